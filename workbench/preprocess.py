@@ -350,9 +350,21 @@ def preprocess(
     Raises:
         SignatureInputError: for inputs ``load_signature`` refuses.
     """
-    gray = load_signature(source, config=config)
-    normalized, fg = grayscale_normalize(gray, config=config)
-    out, geometry = moment_normalize(normalized, config=config)
+    _, image, record = normalize_stages(load_signature(source, config=config), config=config)
+    return image, record
+
+
+def normalize_stages(
+    gray: np.ndarray, *, config: PreprocessConfig = DEFAULT_CONFIG
+) -> tuple[np.ndarray, np.ndarray, PreprocessRecord]:
+    """Eq. 1 then eq. 2-5 on a loaded ``uint8`` (H, W) image.
+
+    Returns:
+        (grayscale, image, record): the (H, W) image after eq. 1, the normalized
+        (config.height, config.width) image and the measurements.
+    """
+    grayscale, fg = grayscale_normalize(gray, config=config)
+    image, geometry = moment_normalize(grayscale, config=config)
     record = PreprocessRecord(
         original_height=int(gray.shape[0]),
         original_width=int(gray.shape[1]),
@@ -367,4 +379,4 @@ def preprocess(
         output_height=config.height,
         output_width=config.width,
     )
-    return out, record
+    return grayscale, image, record

@@ -1,0 +1,85 @@
+"""The app in a real browser: Debian's chromium driven by playwright against 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from PIL import Image
+
+from tests.conftest import synthetic_signature
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from app import build_app
+
+    demo = build_app()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(app_url)
+        page.wait_for_selector("text=Signature Workbench", timeout=30_000)
+        yield page
+        browser.close()
+
+
+def upload(page, path) -> None:
+    page.locator("#pp-input input[type=file]").set_input_files(str(path))
+
+
+def test_page_serves_and_normalizes_an_uploaded_signature(page, tmp_path, output_dir):
+    sample = tmp_path / "signature.png"
+    Image.fromarray(synthetic_signature(3)).save(sample)
+    upload(page, sample)
+    page.locator("#pp-run").click()
+    page.locator("#pp-normalized img").wait_for(timeout=30_000)
+    page.locator("#pp-record").get_by_text("alpha (eq. 4)").wait_for(timeout=10_000)
+    assert page.locator("#pp-grayscale img").count() == 1
+    page.screenshot(path=str(output_dir / "preprocess_tab.png"), full_page=True)
+
+
+def test_bad_file_shows_a_message_not_a_traceback(page, tmp_path, output_dir):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (600, 200), 250).save(blank)
+    upload(page, blank)
+    page.locator("#pp-run").click()
+    message = page.get_by_text("No signature found")
+    message.first.wait_for(timeout=30_000)
+    assert page.get_by_text("Traceback").count() == 0
+    page.screenshot(path=str(output_dir / "preprocess_tab_error.png"), full_page=True)
+

@@ -1,0 +1,1 @@
+"""Gradio tabs, one module each; every module exposes ``create_tab(workbench)``."""
