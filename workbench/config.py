@@ -36,3 +36,64 @@ class PreprocessConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+ATTENTIONS = ("none", "se", "cbam", "simam", "diff_simam")
+# Backbone widths: (growth rate, stem channels). `paper` is DenseNet's usual 32/64; `compact`
+# keeps CPU training and inference fast (trade-off measured by `python -m workbench.bench`).
+WIDTHS = {"paper": (32, 64), "compact": (12, 24)}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The Siamese verifier and every switch of the paper's ablations (Tables 2-4).
+
+    Attributes:
+        width: ``paper`` or ``compact`` (growth rate and stem channels from ``WIDTHS``).
+        block_config: bottleneck layers per dense block: (3, 4, 6, 3) gives DenseNet-36.
+        bn_size: bottleneck width as a multiple of the growth rate.
+        attention: module after each dense block, one of ``ATTENTIONS``.
+        cross_attention: cross-writer attention between the token sequences (eq. 7-10).
+        cross_hidden: hidden width d of the cross-attention; 0 = the backbone's output channels.
+        spp_levels: spatial pyramid levels (1, 2, 4) -> 21 tokens.
+        dropout: before the final linear layer.
+        simam_lambda: lambda of SimAM's energy.
+        input_height, input_width: the network's input size (224 x 224 in the paper).
+    """
+
+    width: str = "compact"
+    block_config: tuple[int, int, int, int] = (3, 4, 6, 3)
+    bn_size: int = 4
+    attention: str = "diff_simam"
+    cross_attention: bool = True
+    cross_hidden: int = 0
+    spp_levels: tuple[int, ...] = (1, 2, 4)
+    dropout: float = 0.1
+    simam_lambda: float = 1e-4
+    input_height: int = 224
+    input_width: int = 224
+
+    def __post_init__(self) -> None:
+        if self.width not in WIDTHS:
+            raise ValueError(f"Unknown width {self.width!r}: choose one of {', '.join(WIDTHS)}.")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"Unknown attention {self.attention!r}: choose one of {', '.join(ATTENTIONS)}.")
+
+    @property
+    def growth_rate(self) -> int:
+        return WIDTHS[self.width][0]
+
+    @property
+    def stem_channels(self) -> int:
+        return WIDTHS[self.width][1]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        fields = dict(values)
+        for key in ("block_config", "spp_levels"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)

@@ -1,0 +1,148 @@
+"""Verifier layers and variants: hand-computed SimAM, symmetry, attention shapes, losses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from workbench.config import ATTENTIONS, WIDTHS, ModelConfig
+from workbench.losses import contrastive_ce_loss, focal_contrast_loss
+from workbench.models import VARIANTS, build_model
+from workbench.models.cross_attention import CrossAttention
+from workbench.models.pooling import SpatialPyramidPooling
+from workbench.models.simam import DifferenceSimAM, SimAM, simam_weights
+
+
+def sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def test_simam_weights_by_hand_on_a_2x2_map():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 6.0]]]])
+    # mean 3; d = 4, 1, 0, 9; v = 14 / (4 - 1); E_inv = d / (4 (v + 1e-4)) + 0.5
+    v = 14.0 / 3.0
+    expected = [[sigmoid(d / (4 * (v + 1e-4)) + 0.5) for d in row] for row in ((4.0, 1.0), (0.0, 9.0))]
+    torch.testing.assert_close(simam_weights(x)[0, 0], torch.tensor(expected), rtol=1e-6, atol=1e-7)
+    y1, y2, maps = SimAM()(x, 2 * x)
+    torch.testing.assert_close(y1, x * torch.tensor(expected))
+    assert maps.shape == (1, 2, 2, 2)
+
+
+def test_difference_simam_is_symmetric_and_uses_the_difference():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
+    module = DifferenceSimAM()
+    a1, b1, maps_ab = module(a, b)
+    b2, a2, maps_ba = module(b, a)
+    torch.testing.assert_close(maps_ab, maps_ba)
+    torch.testing.assert_close(a1, a2)
+    torch.testing.assert_close(b1, b2)
+    w = simam_weights(a - b)
+    torch.testing.assert_close(a1, a * w)
+    torch.testing.assert_close(maps_ab[:, 0], w.mean(1))
+    # Identical inputs: D = 0, every weight sigmoid(0.5).
+    _, _, same = module(a, a)
+    torch.testing.assert_close(same, torch.full_like(same, sigmoid(0.5)))
+
+
+def test_spp_tokens():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    tokens = SpatialPyramidPooling((1, 2, 4))(x)
+    assert tokens.shape == (2, 21, 3)
+    torch.testing.assert_close(tokens[:, 0], x.amax(dim=(2, 3)))
+    torch.testing.assert_close(tokens[:, 1], x[:, :, :4, :4].amax(dim=(2, 3)))  # level 2, top-left
+    torch.testing.assert_close(tokens[:, 20], x[:, :, 6:, 6:].amax(dim=(2, 3)))  # level 4, last cell
+
+
+def test_cross_attention_rows_sum_to_one_and_align():
+    torch.manual_seed(0)
+    module = CrossAttention(dim=8, hidden=6)
+    t1, t2 = torch.randn(3, 21, 8), torch.randn(3, 21, 8)
+    f1, f2, a1, a2 = module(t1, t2)
+    assert f1.shape == f2.shape == (3, 21, 6)
+    assert a1.shape == a2.shape == (3, 21, 21)
+    torch.testing.assert_close(a1.sum(-1), torch.ones(3, 21))
+    torch.testing.assert_close(f1, a2 @ module.value(t2))
+    torch.testing.assert_close(f2, a1 @ module.value(t1))
+
+
+def test_backbone_has_36_convolutions_and_gelu():
+    model = build_model(config=ModelConfig(width="compact", attention="none"))
+    convs = [m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 36 and convs[0].in_channels == 1
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert any(isinstance(m, nn.GELU) for m in model.modules())
+
+
+def run_forward_backward(config: ModelConfig, size: int = 64) -> None:
+    model = build_model(config=config)
+    x1 = torch.rand(2, 1, size, size).contiguous(memory_format=torch.channels_last)
+    x2 = torch.rand(2, 1, size, size).contiguous(memory_format=torch.channels_last)
+    logits, explanation = model(x1, x2, explain=True)
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    loss = focal_contrast_loss(logits, torch.tensor([1, 0]))
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert len(explanation.block_maps) == 4
+    spatial = config.attention in ("simam", "diff_simam", "cbam")
+    assert all((m is not None) == spatial for m in explanation.block_maps)
+    if spatial:
+        assert explanation.block_maps[0].shape == (2, 2, size // 4, size // 4)
+    if config.cross_attention:
+        assert explanation.cross_attention[0].shape == (2, 21, 21)
+    else:
+        assert explanation.cross_attention is None
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("cross", [True, False])
+def test_every_attention_and_cross_attention_switch(attention, cross):
+    run_forward_backward(ModelConfig(attention=attention, cross_attention=cross))
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_registry_variant(variant):
+    model = build_model(variant=variant)
+    for key, value in VARIANTS[variant].items():
+        assert getattr(model.config, key) == value
+    run_forward_backward(model.config)
+
+
+def test_paper_width_runs():
+    assert set(WIDTHS) == {"paper", "compact"}
+    run_forward_backward(ModelConfig(width="paper"))
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="attention"):
+        ModelConfig(attention="transformer")
+    with pytest.raises(ValueError, match="variant"):
+        build_model(variant="nope")
+    with pytest.raises(ValueError, match="model"):
+        build_model("resnet")
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def test_focal_contrast_loss_by_hand():
+    logits = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])  # p1 = 0.75, then 0.5
+    targets = torch.tensor([1, 0])
+    first = -0.25 * (1 - 0.75) ** 2 * math.log(0.75)
+    second = -(1 - 0.25) * 0.5**2 * math.log(0.5)
+    assert focal_contrast_loss(logits, targets).item() == pytest.approx((first + second) / 2, rel=1e-6)
+
+
+def test_focal_reduces_to_weighted_ce_at_gamma_zero():
+    torch.manual_seed(1)
+    logits, targets = torch.randn(16, 2), torch.randint(0, 2, (16,))
+    log_p = torch.log_softmax(logits, 1)
+    weights = torch.where(targets == 1, 0.25, 0.75)
+    expected = -(weights * torch.where(targets == 1, log_p[:, 0], log_p[:, 1])).mean()
+    torch.testing.assert_close(focal_contrast_loss(logits, targets, gamma=0.0), expected)
+    ce = contrastive_ce_loss(logits, targets)
+    torch.testing.assert_close(focal_contrast_loss(logits, targets, alpha=0.5, gamma=0.0), 0.5 * ce)

@@ -1,0 +1,50 @@
+"""DenseNet-36 feature extractor on torchvision's DenseNet: 1 input channel, GELU, 4 blocks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import DenseNet
+
+from workbench.config import ModelConfig
+
+
+def _gelu_everywhere(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, nn.GELU())
+        else:
+            _gelu_everywhere(child)
+
+
+class DenseNetBackbone(nn.Module):
+    """Stem (7x7/2 conv, 3x3/2 max-pool), 4 dense blocks with transitions, final norm + GELU.
+
+    With blocks (3, 4, 6, 3): 1 stem conv + 2 x 16 bottleneck convs + 3 transition convs = 36
+    convolutions. Spatial size 224 -> 56 -> 28 -> 14 -> 7. The dense blocks are exposed one by one
+    so that an attention module can sit after each.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        net = DenseNet(
+            growth_rate=config.growth_rate,
+            block_config=config.block_config,
+            num_init_features=config.stem_channels,
+            bn_size=config.bn_size,
+        )
+        features = net.features
+        features.conv0 = nn.Conv2d(1, config.stem_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        nn.init.kaiming_normal_(features.conv0.weight)
+        _gelu_everywhere(features)
+        self.stem = nn.Sequential(features.conv0, features.norm0, features.relu0, features.pool0)
+        self.blocks = nn.ModuleList(getattr(features, f"denseblock{i}") for i in range(1, 5))
+        self.transitions = nn.ModuleList(getattr(features, f"transition{i}") for i in range(1, 4))
+        self.final = nn.Sequential(features.norm5, nn.GELU())
+        channels, self.block_channels = config.stem_channels, []
+        for i, layers in enumerate(config.block_config):
+            channels += layers * config.growth_rate
+            self.block_channels.append(channels)
+            if i < 3:
+                channels //= 2
+        self.out_channels = channels

@@ -1,0 +1,114 @@
+"""The Siamese verifier: DenseNet-36 branches with pairwise attention, SPP, cross-attention, |F1 - F2|."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.config import ModelConfig
+from workbench.models.backbone import DenseNetBackbone
+from workbench.models.channel_attention import CBAM, NoAttention, SqueezeExcitation
+from workbench.models.cross_attention import CrossAttention
+from workbench.models.pooling import SpatialPyramidPooling
+from workbench.models.simam import DifferenceSimAM, SimAM
+
+ATTENTION_MODULES = {
+    "none": NoAttention,
+    "se": SqueezeExcitation,
+    "cbam": CBAM,
+    "simam": SimAM,
+    "diff_simam": DifferenceSimAM,
+}
+
+
+@dataclass
+class Explanation:
+    """What the verifier looked at for one batch.
+
+    Attributes:
+        block_maps: per dense block, (B, 2, H_i, W_i) attention maps for the reference and the
+            questioned branch (the same difference heatmap twice for ``diff_simam``), or None
+            when the module has no spatial map (``none``, ``se``).
+        cross_attention: (A1, A2), each (B, 21, 21), rows summing to 1; None when off.
+    """
+
+    block_maps: list[torch.Tensor | None]
+    cross_attention: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def images_to_tensor(images) -> torch.Tensor:
+    """Normalized uint8 images (N, H, W) or (H, W) -> float (N, 1, H, W), ink bright in 0..1.
+
+    Inverting puts the paper at 0, so zero padding and max pooling treat it as empty.
+    """
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    tensor = torch.from_numpy((255.0 - array) / 255.0)[:, None]
+    return tensor.contiguous(memory_format=torch.channels_last)
+
+
+class SiameseVerifier(nn.Module):
+    """Two weight-sharing DenseNet-36 branches, coupled by attention after every dense block.
+
+    ``forward(x1, x2)`` returns logits (B, 2); ``softmax(logits)[:, 0]`` is the probability that
+    both signatures come from the same writer (the score).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = DenseNetBackbone(config)
+        attention = ATTENTION_MODULES[config.attention]
+        if config.attention in ("simam", "diff_simam"):
+            self.attention = nn.ModuleList(attention(c, lam=config.simam_lambda) for c in self.backbone.block_channels)
+        else:
+            self.attention = nn.ModuleList(attention(c) for c in self.backbone.block_channels)
+        self.spp = SpatialPyramidPooling(config.spp_levels)
+        channels = self.backbone.out_channels
+        hidden = config.cross_hidden or channels
+        self.cross = CrossAttention(channels, hidden) if config.cross_attention else None
+        feature_dim = self.spp.num_tokens * (hidden if self.cross is not None else channels)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(feature_dim, 2)
+
+    def forward_features(self, x1: torch.Tensor, x2: torch.Tensor):
+        """(B, 1, H, W) x 2 -> token sequences (B, 21, C) x 2 and the per-block attention maps."""
+        b = x1.shape[0]
+        x = self.backbone.stem(torch.cat([x1, x2], dim=0))
+        maps = []
+        for i, (block, attention) in enumerate(zip(self.backbone.blocks, self.attention)):
+            x = block(x)
+            y1, y2, block_map = attention(x[:b], x[b:])
+            maps.append(block_map)
+            x = torch.cat([y1, y2], dim=0)
+            if i < len(self.backbone.transitions):
+                x = self.backbone.transitions[i](x)
+        tokens = self.spp(self.backbone.final(x))
+        return tokens[:b], tokens[b:], maps
+
+    def forward_head(self, t1: torch.Tensor, t2: torch.Tensor):
+        """Token sequences -> (logits (B, 2), cross-attention (A1, A2) or None)."""
+        if self.cross is not None:
+            f1, f2, a1, a2 = self.cross(t1, t2)
+            attention = (a1, a2)
+        else:
+            f1, f2, attention = t1, t2, None
+        features = (f1 - f2).abs().flatten(1)
+        return self.classifier(self.dropout(features)), attention
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, explain: bool = False):
+        """Logits (B, 2); with ``explain=True`` also an ``Explanation``."""
+        t1, t2, maps = self.forward_features(x1, x2)
+        logits, attention = self.forward_head(t1, t2)
+        if explain:
+            return logits, Explanation(block_maps=maps, cross_attention=attention)
+        return logits
+
+    @torch.inference_mode()
+    def score(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """Same-writer probability p1 in 0..1, shape (B,)."""
+        return torch.softmax(self(x1, x2), dim=1)[:, 0]
