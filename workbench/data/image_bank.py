@@ -1,0 +1,89 @@
+"""Preprocessed images of a corpus, computed once per run and optionally cached on disk.
+
+Training reads each image thousands of times; decoding and normalizing it every time would make
+throughput depend on the disk and PIL, not on the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from workbench.config import PreprocessConfig
+from workbench.errors import SignatureInputError
+from workbench.preprocess import preprocess
+
+log = logging.getLogger(__name__)
+
+
+def _cache_key(paths: list[str], config: PreprocessConfig) -> str:
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
+    for p in paths:
+        stat = Path(p).stat()
+        digest.update(f"{p}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+class ImageBank:
+    """Normalized ``uint8`` (H, W) images keyed by file path.
+
+    Args:
+        paths: image files (absolute or relative to the working directory).
+        config: preprocessing settings.
+        cache_dir: where to keep an ``.npz`` of the result (re-used when the files, their sizes
+            and modification times and the settings are unchanged); None = no disk cache.
+        progress: show a tqdm bar while preprocessing.
+
+    Files that preprocessing refuses are left out and listed in ``failed``.
+    """
+
+    def __init__(
+        self,
+        paths,
+        *,
+        config: PreprocessConfig = PreprocessConfig(),
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        unique = list(dict.fromkeys(str(p) for p in paths))
+        self.config = config
+        self.failed: dict[str, str] = {}
+        cache = Path(cache_dir) / f"images_{_cache_key(unique, config)}.npz" if cache_dir else None
+        if cache is not None and cache.exists():
+            stored = np.load(cache, allow_pickle=False)
+            kept, self.images = list(stored["paths"]), stored["images"]
+            self.failed = dict(zip(stored["failed"], stored["reasons"]))
+        else:
+            kept, images = [], []
+            for p in tqdm(unique, desc="preprocessing", unit="img", disable=not progress):
+                try:
+                    images.append(preprocess(p, config=config)[0])
+                    kept.append(p)
+                except SignatureInputError as error:
+                    self.failed[p] = str(error)
+            shape = (0, config.height, config.width)
+            self.images = np.stack(images) if images else np.zeros(shape, np.uint8)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(
+                    cache, paths=np.array(kept), images=self.images,
+                    failed=np.array(list(self.failed)), reasons=np.array(list(self.failed.values())),
+                )
+        for p, reason in self.failed.items():
+            log.warning("left out %s: %s", p, reason)
+        self.index = {p: i for i, p in enumerate(kept)}
+
+    def __contains__(self, path) -> bool:
+        return str(path) in self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def get(self, paths) -> np.ndarray:
+        """(N, H, W) uint8 images of the given paths, in order."""
+        return self.images[[self.index[str(p)] for p in paths]]

@@ -1,0 +1,121 @@
+"""Evaluate a verifier: ``python -m workbench.evaluate --weights W --data PATH --protocol P --split test --out DIR``.
+
+Prints one JSON line (pairs, FAR/FRR/accuracy at the 0.5 argmax and at the validation threshold
+stored with the weights, EER, AUC) and writes per-pair scores (CSV) and ROC, DET and score
+histogram plots (PNG) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench import metrics
+from workbench.checkpoint import load_verifier
+from workbench.data.image_bank import ImageBank
+from workbench.data.sources import split_pairs
+from workbench.plots import save_curves
+from workbench.scoring import score_pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workbench.evaluate", description=__doc__)
+    p.add_argument("--weights", required=True, help="NAME.safetensors (NAME.json beside it)")
+    p.add_argument("--data", action="append", required=True, help="corpus folder (repeat for several)")
+    p.add_argument("--protocol", action="append", help="one for all corpora or one per --data")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "trainval"])
+    p.add_argument("--writers", choices=["all"], help="every writer of the corpus (no split)")
+    p.add_argument("--seed", type=int, help="split seed (default: the seed the weights were trained with)")
+    p.add_argument("--val-writers", type=float, help="as in training (default: the weights' setting)")
+    p.add_argument("--random-forgeries", type=int, default=0, help="per writer, negatives from other writers")
+    p.add_argument("--out", required=True)
+    p.add_argument("--table", action="store_true", help="also print a Table-1 style row")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def table_row(name: str, result: dict) -> str:
+    """A row in the shape of the paper's Table 1 (percentages)."""
+    pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
+    return (
+        f"| {name} | {pct(result['frr'])} | {pct(result['far'])} | {pct(result['acc'])} "
+        f"| {pct(result['val_threshold_frr'])} | {pct(result['val_threshold_far'])} | {pct(result['val_threshold_acc'])} "
+        f"| {pct(result['eer'])} | {result['auc']:.4f} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model, meta, pre = load_verifier(args.weights)
+        training = meta.get("training", {})
+        seed = args.seed if args.seed is not None else training.get("seed", 0)
+        val_writers = args.val_writers if args.val_writers is not None else training.get("val_writers")
+        split = "all" if args.writers == "all" else args.split
+        protocols = args.protocol or training.get("protocol") or []
+        if split != "all" and not protocols:
+            raise ValueError("Give --protocol (or --writers all).")
+        pairs, sources = split_pairs(
+            args.data, protocols or ["all"], split, seed=seed, val_writers=val_writers,
+            random_forgeries=args.random_forgeries,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    bank = ImageBank([q for p in pairs for q in (p.reference, p.questioned)], config=pre, progress=not args.quiet)
+    pairs = [p for p in pairs if p.reference in bank and p.questioned in bank]
+    labels = np.array([p.label for p in pairs])
+    if len(set(labels.tolist())) < 2:
+        print("error: the split needs both genuine and forgery pairs", file=sys.stderr)
+        return 2
+    scores = score_pairs(model, bank, pairs, progress=not args.quiet)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "scores.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score"])
+        writer.writerows([p.reference, p.questioned, p.label, p.writer, p.kind, f"{s:.6f}"] for p, s in zip(pairs, scores))
+    save_curves(labels, scores, out, title=meta.get("name", Path(args.weights).stem))
+
+    val_threshold = meta.get("validation", {}).get("threshold", 0.5)
+    at_half = metrics.far_frr(labels, scores, 0.5)
+    at_val = metrics.far_frr(labels, scores, val_threshold)
+    rate, eer_threshold = metrics.eer(labels, scores)
+    result = {
+        "n_pairs": len(pairs),
+        "n_genuine": int(labels.sum()),
+        "n_forged": int((labels == 0).sum()),
+        "acc": at_half["acc"],
+        "far": at_half["far"],
+        "frr": at_half["frr"],
+        "val_threshold": val_threshold,
+        "val_threshold_acc": at_val["acc"],
+        "val_threshold_far": at_val["far"],
+        "val_threshold_frr": at_val["frr"],
+        "eer": rate,
+        "eer_threshold_on_test": eer_threshold,
+        "auc": metrics.auc(labels, scores),
+        "split": split,
+        "seed": seed,
+        "images_left_out": len(bank.failed),
+    }
+    (out / "metrics.json").write_text(json.dumps({**result, "data": sources, "weights": args.weights}, indent=1) + "\n")
+    print(json.dumps(result))
+    if args.table:
+        print("| model | FRR | FAR | Acc | FRR@val | FAR@val | Acc@val | EER (test) | AUC |")
+        print(table_row(meta.get("name", "model"), result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
