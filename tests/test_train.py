@@ -1,0 +1,74 @@
+"""A tiny end-to-end run on synthetic writers: train, resume, export, evaluate, bench."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from workbench import bench, evaluate, train
+from workbench.checkpoint import load_verifier
+from workbench.data.synthetic import generate_corpus
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate_corpus(root, writers=20, genuine=6, forgeries=6, seed=11)
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    common = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "64", "--loss", "ce",
+              "--seed", "3", "--out", str(out), "--quiet"]
+    assert train.main(common + ["--epochs", str(EPOCHS - 1)]) == 0
+    assert train.main(common + ["--epochs", str(EPOCHS), "--resume"]) == 0
+    return out
+
+
+def test_training_lowers_the_loss_and_resumes(run):
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == list(range(1, EPOCHS + 1))
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert log[-1]["pairs_seen"] == sum(r["pairs"] for r in log)
+
+
+def test_export_holds_config_split_and_validation_threshold(run):
+    model, meta, pre = load_verifier(run / "tiny")
+    assert meta["model"]["input_height"] == pre.height == 64
+    split = meta["data"][0]["writer_split"]
+    assert len(split["train"]) == 10 and len(split["val"]) == 4 and len(split["test"]) == 6
+    assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
+    assert 0.0 < meta["validation"]["threshold"] < 1.0
+    assert meta["training"]["seed"] == 3 and meta["training"]["epochs_run"] == EPOCHS
+    assert len(meta["weights_sha256"]) == 64
+
+
+def test_evaluation_on_held_out_writers_beats_chance(run, corpus, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert evaluate.main(["--weights", str(run / "tiny.safetensors"), "--data", str(corpus), "--out", str(out), "--quiet", "--table"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads(lines[0])
+    # 6 held-out writers: 6 x C(6, 2) genuine pairs and 6 x 36 skilled-forgery pairs.
+    assert (result["n_pairs"], result["n_genuine"], result["n_forged"]) == (306, 90, 216)
+    assert result["auc"] > 0.6, result
+    assert lines[1].startswith("| model |") and lines[2].startswith("| tiny |")
+    with (out / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 306 and all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+    for name in ("roc.png", "det.png", "histogram.png"):
+        assert (out / name).stat().st_size > 5000
+
+
+def test_bench_prints_the_measurements(capsys):
+    assert bench.main(["--input-size", "64", "--repeats", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("preprocess_ms_per_image", "inference_ms_per_pair_batch1", "inference_ms_per_pair_batch32",
+                "training_ms_per_pair_batch64", "peak_memory_mb", "torch", "threads"):
+        assert key in result
+    assert result["inference_ms_per_pair_batch32"] > 0

@@ -1,0 +1,118 @@
+"""Benchmark: ``python -m workbench.bench [--config compact|paper]`` prints one JSON object.
+
+Preprocessing ms/image (PNG bytes of synthetic signatures -> 224 x 224), verifier inference
+ms/pair at batch 1 and batch 32 (eval, ``torch.inference_mode``, channels_last), training
+ms/pair (forward, focal loss, backward, Adam step at batch 64), peak resident memory, torch
+version and thread count. Timings are medians over repeats after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from workbench.config import ModelConfig
+from workbench.losses import focal_contrast_loss
+from workbench.models import build_model
+from workbench.preprocess import preprocess
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_preprocess(n: int = 20) -> float:
+    """Median ms per image over ``n`` synthetic signatures encoded as PNG."""
+    from workbench.data.synthetic import make_writer, render_genuine
+
+    rng = np.random.default_rng(0)
+    files = []
+    for _ in range(n):
+        buffer = io.BytesIO()
+        Image.fromarray(render_genuine(make_writer(rng), rng)).save(buffer, format="PNG")
+        files.append(buffer.getvalue())
+    times = []
+    for data in files:
+        start = time.perf_counter()
+        preprocess(data)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
+    model = build_model(config=config)
+    shape = (config.input_height, config.input_width)
+
+    def batch(n: int) -> torch.Tensor:
+        return torch.rand(n, 1, *shape).contiguous(memory_format=torch.channels_last)
+
+    model.eval()
+    result = {}
+    for size in (1, 32):
+        x1, x2 = batch(size), batch(size)
+
+        def infer() -> None:
+            with torch.inference_mode():
+                model(x1, x2)
+
+        result[f"inference_ms_per_pair_batch{size}"] = 1000 * _median_seconds(infer, repeats) / size
+
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x1, x2, targets = batch(64), batch(64), torch.randint(0, 2, (64,))
+
+    def step() -> None:
+        loss = focal_contrast_loss(model(x1, x2), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    result["training_ms_per_pair_batch64"] = 1000 * _median_seconds(step, max(2, repeats // 2)) / 64
+    result["parameters"] = sum(p.numel() for p in model.parameters())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__)
+    parser.add_argument("--config", choices=["compact", "paper"], default="compact")
+    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = ModelConfig(width=args.config, input_height=args.input_size, input_width=args.input_size)
+    result = {
+        "config": args.config,
+        "growth_rate": config.growth_rate,
+        "stem_channels": config.stem_channels,
+        "input_size": [config.input_height, config.input_width],
+        "preprocess_ms_per_image": bench_preprocess(),
+        **bench_model(config, args.repeats),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
