@@ -146,3 +146,19 @@ def test_focal_reduces_to_weighted_ce_at_gamma_zero():
     torch.testing.assert_close(focal_contrast_loss(logits, targets, gamma=0.0), expected)
     ce = contrastive_ce_loss(logits, targets)
     torch.testing.assert_close(focal_contrast_loss(logits, targets, alpha=0.5, gamma=0.0), 0.5 * ce)
+
+
+def test_fused_inference_model_gives_the_same_scores():
+    from workbench.models.fusion import fuse_for_inference
+
+    torch.manual_seed(0)
+    model = build_model(config=ModelConfig())
+    model.train()
+    x1, x2 = torch.rand(4, 1, 64, 64), torch.rand(4, 1, 64, 64)
+    model(x1, x2).sum().backward()  # moves BatchNorm running statistics away from the defaults
+    model.eval()
+    fused = fuse_for_inference(model)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules()) < sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x1, x2), model(x1, x2), rtol=1e-4, atol=1e-5)
+    assert model.training is False and any(isinstance(m, nn.BatchNorm2d) for m in model.backbone.stem)

@@ -1,7 +1,8 @@
 """Benchmark: ``python -m workbench.bench [--config compact|paper]`` prints one JSON object.
 
 Preprocessing ms/image (PNG bytes of synthetic signatures -> 224 x 224), verifier inference
-ms/pair at batch 1 and batch 32 (eval, ``torch.inference_mode``, channels_last), training
+ms/pair at batch 1 and batch 32 (eval, BatchNorm folded into convolutions,
+``torch.inference_mode``, channels_last), training
 ms/pair (forward, focal loss, backward, Adam step at batch 64), peak resident memory, torch
 version and thread count. Timings are medians over repeats after a warm-up.
 """
@@ -24,6 +25,7 @@ from PIL import Image
 from workbench.config import ModelConfig
 from workbench.losses import focal_contrast_loss
 from workbench.models import build_model
+from workbench.models.fusion import fuse_for_inference
 from workbench.preprocess import preprocess
 
 
@@ -62,14 +64,14 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
     def batch(n: int) -> torch.Tensor:
         return torch.rand(n, 1, *shape).contiguous(memory_format=torch.channels_last)
 
-    model.eval()
+    inference_model = fuse_for_inference(model)
     result = {}
     for size in (1, 32):
         x1, x2 = batch(size), batch(size)
 
         def infer() -> None:
             with torch.inference_mode():
-                model(x1, x2)
+                inference_model(x1, x2)
 
         result[f"inference_ms_per_pair_batch{size}"] = 1000 * _median_seconds(infer, repeats) / size
 

@@ -47,8 +47,11 @@ def load_meta(stem: str | Path) -> dict:
     return json.loads(card.read_text(encoding="utf-8"))
 
 
-def load_verifier(stem: str | Path, *, device: str = "cpu"):
+def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
     """Rebuild the verifier a checkpoint describes and load its weights, in eval mode.
+
+    With ``fuse=True`` BatchNorm is folded into convolutions for faster inference (not for
+    further training or saving).
 
     Returns:
         (model, meta, preprocess_config)
@@ -63,5 +66,9 @@ def load_verifier(stem: str | Path, *, device: str = "cpu"):
     model = build_model(meta.get("architecture", "siamese_densenet36"), config=config)
     model.load_state_dict(load_file(str(weights), device=device))
     model.eval()
+    if fuse:
+        from workbench.models.fusion import fuse_for_inference
+
+        model = fuse_for_inference(model)
     return model, meta, PreprocessConfig(**meta.get("preprocess", {}))
 

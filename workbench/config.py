@@ -41,7 +41,7 @@ class PreprocessConfig:
 ATTENTIONS = ("none", "se", "cbam", "simam", "diff_simam")
 # Backbone widths: (growth rate, stem channels). `paper` is DenseNet's usual 32/64; `compact`
 # keeps CPU training and inference fast (trade-off measured by `python -m workbench.bench`).
-WIDTHS = {"paper": (32, 64), "compact": (10, 20)}
+WIDTHS = {"paper": (32, 64), "compact": (8, 16)}
 
 
 @dataclass(frozen=True)

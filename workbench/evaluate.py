@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model, meta, pre = load_verifier(args.weights)
+        model, meta, pre = load_verifier(args.weights, fuse=True)
         training = meta.get("training", {})
         seed = args.seed if args.seed is not None else training.get("seed", 0)
         val_writers = args.val_writers if args.val_writers is not None else training.get("val_writers")
