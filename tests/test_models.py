@@ -162,3 +162,28 @@ def test_fused_inference_model_gives_the_same_scores():
     with torch.inference_mode():
         torch.testing.assert_close(fused(x1, x2), model(x1, x2), rtol=1e-4, atol=1e-5)
     assert model.training is False and any(isinstance(m, nn.BatchNorm2d) for m in model.backbone.stem)
+
+
+def test_config_round_trip_keeps_resolved_widths():
+    config = ModelConfig(width="compact", attention="cbam", cross_attention=False)
+    stored = config.to_dict()
+    assert stored["growth_rate"] == WIDTHS["compact"][0] and stored["stem_channels"] == WIDTHS["compact"][1]
+    assert ModelConfig.from_dict(stored) == config
+    custom = ModelConfig(growth_rate=6, stem_channels=12)
+    assert ModelConfig.from_dict(custom.to_dict()).growth_rate == 6
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    from workbench.checkpoint import load_verifier, save_model
+
+    config = ModelConfig(input_height=64, input_width=64)
+    model = build_model(config=config).eval()
+    save_model(model, tmp_path / "m", {"model": config.to_dict()})
+    loaded, meta, _ = load_verifier(tmp_path / "m.safetensors")
+    x = torch.rand(2, 1, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x, x.flip(0)), model(x, x.flip(0)))
+    meta["model"]["growth_rate"] = 4
+    (tmp_path / "m.json").write_text(__import__("json").dumps(meta))
+    with pytest.raises(ValueError, match="does not match"):
+        load_verifier(tmp_path / "m")

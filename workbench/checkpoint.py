@@ -64,7 +64,11 @@ def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
     meta = load_meta(stem)
     config = ModelConfig.from_dict(meta["model"])
     model = build_model(meta.get("architecture", "siamese_densenet36"), config=config)
-    model.load_state_dict(load_file(str(weights), device=device))
+    try:
+        model.load_state_dict(load_file(str(weights), device=device))
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"{weights} does not match the model its JSON describes ({first}).") from None
     model.eval()
     if fuse:
         from workbench.models.fusion import fuse_for_inference

@@ -49,7 +49,9 @@ class ModelConfig:
     """The Siamese verifier and every switch of the paper's ablations (Tables 2-4).
 
     Attributes:
-        width: ``paper`` or ``compact`` (growth rate and stem channels from ``WIDTHS``).
+        width: ``paper`` or ``compact``: the defaults for ``growth_rate`` and ``stem_channels``.
+        growth_rate, stem_channels: 0 = from ``WIDTHS[width]``; stored resolved, so a checkpoint
+            keeps its shape even if a width's meaning changes.
         block_config: bottleneck layers per dense block: (3, 4, 6, 3) gives DenseNet-36.
         bn_size: bottleneck width as a multiple of the growth rate.
         attention: module after each dense block, one of ``ATTENTIONS``.
@@ -62,6 +64,8 @@ class ModelConfig:
     """
 
     width: str = "compact"
+    growth_rate: int = 0
+    stem_channels: int = 0
     block_config: tuple[int, int, int, int] = (3, 4, 6, 3)
     bn_size: int = 4
     attention: str = "diff_simam"
@@ -78,14 +82,9 @@ class ModelConfig:
             raise ValueError(f"Unknown width {self.width!r}: choose one of {', '.join(WIDTHS)}.")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"Unknown attention {self.attention!r}: choose one of {', '.join(ATTENTIONS)}.")
-
-    @property
-    def growth_rate(self) -> int:
-        return WIDTHS[self.width][0]
-
-    @property
-    def stem_channels(self) -> int:
-        return WIDTHS[self.width][1]
+        growth, stem = WIDTHS[self.width]
+        object.__setattr__(self, "growth_rate", self.growth_rate or growth)
+        object.__setattr__(self, "stem_channels", self.stem_channels or stem)
 
     def to_dict(self) -> dict:
         return asdict(self)

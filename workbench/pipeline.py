@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from workbench.config import PreprocessConfig
+from workbench.errors import SignatureInputError
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "verifier.safetensors"
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class NormalizedSignature:
     Attributes:
         original: ``uint8`` (H, W) grey levels as loaded.
         grayscale: ``uint8`` (H, W) after eq. 1 (strokes mean 30 / std 10, paper 255).
-        image: ``uint8`` (224, 224) after eq. 2-5, the network's input.
+        image: ``uint8`` (height, width) after eq. 2-5, the network's input.
         record: what was measured on the way.
     """
 
@@ -27,11 +33,49 @@ class NormalizedSignature:
     record: PreprocessRecord
 
 
-class Workbench:
-    """Loads once, then serves typed requests (preprocessing now; verify, identify, explain later)."""
+@dataclass(frozen=True)
+class Verdict:
+    """The decision on one questioned signature against one or more references.
 
-    def __init__(self, *, preprocess_config: PreprocessConfig | None = None) -> None:
+    Attributes:
+        scores: same-writer probability against each reference, in 0..1.
+        score: their mean, the aggregate the decision uses.
+        threshold: scores at or above it are accepted as genuine.
+        genuine: ``score >= threshold``.
+    """
+
+    scores: tuple[float, ...]
+    score: float
+    threshold: float
+    genuine: bool
+
+
+class Workbench:
+    """Loads the verifier once, then serves typed requests.
+
+    Args:
+        weights: a ``.safetensors`` file with its ``.json`` beside it; None = preprocessing only.
+        preprocess_config: used when no weights are loaded (weights carry their own).
+    """
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        preprocess_config: PreprocessConfig | None = None,
+    ) -> None:
+        self.model = None
+        self.meta: dict = {}
         self.preprocess_config = preprocess_config or PreprocessConfig()
+        if weights is not None:
+            from workbench.checkpoint import load_verifier
+
+            self.model, self.meta, self.preprocess_config = load_verifier(weights, fuse=True)
+
+    @property
+    def threshold(self) -> float:
+        """The validation threshold stored with the weights (0.5, the argmax, without one)."""
+        return float(self.meta.get("validation", {}).get("threshold", 0.5))
 
     def normalize(self, source: ImageSource) -> NormalizedSignature:
         """Every stage of eq. 1-5 for one signature.
@@ -39,7 +83,30 @@ class Workbench:
         Raises:
             SignatureInputError: for inputs that are not usable signatures.
         """
-        config = self.preprocess_config
-        original = load_signature(source, config=config)
-        grayscale, image, record = normalize_stages(original, config=config)
+        original = load_signature(source, config=self.preprocess_config)
+        grayscale, image, record = normalize_stages(original, config=self.preprocess_config)
         return NormalizedSignature(original=original, grayscale=grayscale, image=image, record=record)
+
+    def verify(
+        self, references: Sequence[ImageSource], questioned: ImageSource, *, threshold: float | None = None
+    ) -> Verdict:
+        """Score ``questioned`` against each reference; decide on the mean score.
+
+        Raises:
+            SignatureInputError: an input is not a usable signature.
+            ValueError: no references, or no weights loaded.
+        """
+        from workbench.models import images_to_tensor
+
+        if self.model is None:
+            raise ValueError("No verifier weights are loaded.")
+        if not references:
+            raise SignatureInputError("Give at least one reference signature.")
+        refs = np.stack([self.normalize(r).image for r in references])
+        query = np.repeat(self.normalize(questioned).image[None], len(refs), axis=0)
+        with torch.inference_mode():
+            logits = self.model(images_to_tensor(refs), images_to_tensor(query))
+            scores = torch.softmax(logits, dim=1)[:, 0].double().numpy()
+        cut = self.threshold if threshold is None else float(threshold)
+        mean = float(scores.mean())
+        return Verdict(scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut)

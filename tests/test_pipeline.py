@@ -1,0 +1,65 @@
+"""The Workbench object: normalize and verify with weights loaded from disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import SignatureInputError
+from workbench.checkpoint import save_model
+from workbench.config import ModelConfig, PreprocessConfig
+from workbench.models import build_model, images_to_tensor
+from workbench.pipeline import Workbench
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    config = ModelConfig(input_height=64, input_width=64)
+    stem = tmp_path_factory.mktemp("w") / "tiny"
+    meta = {
+        "model": config.to_dict(),
+        "preprocess": PreprocessConfig(height=64, width=64).to_dict(),
+        "validation": {"threshold": 0.42},
+    }
+    save_model(build_model(config=config).eval(), stem, meta)
+    return stem.with_suffix(".safetensors")
+
+
+def test_verify_scores_each_reference_and_decides_on_the_mean(weights):
+    bench = Workbench(weights)
+    assert bench.threshold == 0.42
+    refs = [EXAMPLES / "writer1_genuine_1.png", EXAMPLES / "writer1_genuine_2.png"]
+    verdict = bench.verify(refs, EXAMPLES / "writer1_forgery_1.png")
+    assert len(verdict.scores) == 2 and all(0.0 <= s <= 1.0 for s in verdict.scores)
+    assert verdict.score == pytest.approx(np.mean(verdict.scores))
+    assert verdict.genuine == (verdict.score >= 0.42)
+    # The same scores as calling the model by hand on the normalized images.
+    images = [bench.normalize(p).image for p in refs]
+    query = bench.normalize(EXAMPLES / "writer1_forgery_1.png").image
+    with torch.inference_mode():
+        logits = bench.model(images_to_tensor(np.stack(images)), images_to_tensor(np.stack([query, query])))
+    np.testing.assert_allclose(verdict.scores, torch.softmax(logits, 1)[:, 0].numpy(), rtol=1e-5)
+    strict = bench.verify(refs, EXAMPLES / "writer1_forgery_1.png", threshold=1.0)
+    assert strict.threshold == 1.0 and strict.genuine is False
+
+
+def test_normalize_uses_the_weights_preprocessing(weights):
+    result = Workbench(weights).normalize(EXAMPLES / "writer2_genuine_1.png")
+    assert result.image.shape == (64, 64)
+    assert result.grayscale.shape == result.original.shape
+
+
+def test_verify_refuses_bad_input(weights):
+    bench = Workbench(weights)
+    with pytest.raises(SignatureInputError, match="reference"):
+        bench.verify([], EXAMPLES / "writer1_genuine_1.png")
+    with pytest.raises(SignatureInputError, match="blank"):
+        bench.verify([EXAMPLES / "writer1_genuine_1.png"], np.full((100, 300), 250, np.uint8))
+    with pytest.raises(ValueError, match="No verifier"):
+        Workbench().verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_genuine_2.png")
