@@ -1,0 +1,44 @@
+"""Golden-output regression of the shipped verifier (weights/verifier.*)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import real_data
+from workbench import evaluate
+from workbench.pipeline import Workbench
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights" / "verifier.safetensors"
+
+pytestmark = pytest.mark.skipif(not WEIGHTS.exists(), reason="no shipped weights in weights/ yet")
+
+
+@pytest.fixture(scope="module")
+def meta() -> dict:
+    return json.loads(WEIGHTS.with_suffix(".json").read_text())
+
+
+def test_shipped_weights_give_the_recorded_example_scores(meta):
+    bench = Workbench(WEIGHTS)
+    assert meta["examples"], "the model card records example scores"
+    for pair in meta["examples"]:
+        verdict = bench.verify([ROOT / "examples" / pair["reference"]], ROOT / "examples" / pair["questioned"])
+        assert verdict.score == pytest.approx(pair["score"], abs=1e-4), pair
+
+
+@pytest.mark.real_data
+def test_bhsig_b_test_accuracy_matches_the_model_card(meta, tmp_path, capsys):
+    recorded = [t for t in meta.get("test", []) if "Bengali" in t["data"][0]["path"]]
+    if not recorded:
+        pytest.skip("the model card has no BHSig-B test evaluation")
+    data = real_data("BHSig260-Bengali")
+    args = ["--weights", str(WEIGHTS), "--data", str(data), "--protocol", "bhsig-b", "--split", "test",
+            "--out", str(tmp_path), "--quiet"]
+    assert evaluate.main(args) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert result["n_pairs"] == recorded[0]["n_pairs"]
+    assert result["acc"] == pytest.approx(recorded[0]["acc"], abs=0.005)

@@ -1,0 +1,73 @@
+"""Ship a trained model: ``python -m workbench.ship --model runs/NAME/NAME.safetensors [--eval DIR ...]``.
+
+Copies the weights and their JSON into ``weights/`` and adds to the JSON what the regression
+test checks: the scores of fixed pairs of the synthetic ``examples/`` (same writer and skilled
+forgery), and the test metrics of the ``evaluate`` runs given with ``--eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from workbench.checkpoint import file_sha256, load_meta
+from workbench.pipeline import Workbench
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def example_pairs() -> list[tuple[str, str, int]]:
+    """(reference, questioned, label) over the examples: each writer's genuine pairs and its
+    genuine signatures against its skilled forgery; file names relative to ``examples/``."""
+    pairs = []
+    for writer in sorted({p.name.split("_")[0] for p in EXAMPLES.glob("writer*_*.png")}):
+        genuine = sorted(p.name for p in EXAMPLES.glob(f"{writer}_genuine_*.png"))
+        forged = sorted(p.name for p in EXAMPLES.glob(f"{writer}_forgery_*.png"))
+        pairs += [(genuine[0], g, 1) for g in genuine[1:]]
+        pairs += [(g, f, 0) for g in genuine for f in forged]
+    return pairs
+
+
+def example_scores(weights: str | Path) -> list[dict]:
+    bench = Workbench(weights)
+    out = []
+    for reference, questioned, label in example_pairs():
+        verdict = bench.verify([EXAMPLES / reference], EXAMPLES / questioned)
+        out.append({"reference": reference, "questioned": questioned, "label": label, "score": verdict.score})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.ship", description=__doc__)
+    parser.add_argument("--model", required=True, help="the exported NAME.safetensors of a run")
+    parser.add_argument("--name", default="verifier", help="name under weights/")
+    parser.add_argument("--eval", action="append", default=[], help="an evaluate --out folder (metrics.json)")
+    parser.add_argument("--dest", default=str(ROOT / "weights"))
+    args = parser.parse_args(argv)
+    source = Path(args.model).with_suffix(".safetensors")
+    dest = Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / f"{args.name}.safetensors"
+    shutil.copyfile(source, weights)
+    meta = load_meta(source)
+    meta["name"] = args.name
+    meta["weights_sha256"] = file_sha256(weights)
+    evaluations = []
+    for folder in args.eval:
+        metrics = json.loads((Path(folder) / "metrics.json").read_text())
+        evaluations.append({k: v for k, v in metrics.items() if k != "weights"})
+    if evaluations:
+        meta["test"] = evaluations
+    (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    meta["examples"] = example_scores(weights)
+    (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(json.dumps({"weights": str(weights), "examples": meta["examples"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
