@@ -57,3 +57,71 @@ def test_slides_line_and_media():
     assert identify.slides_line({"writer": "58", "images": 24, "correct": 23}) == "24 images of writer 58: 23 correct, 95.83%"
     assert [identify.crossmedia_medium(i) for i in (1, 10, 11, 25, 31, 40)] == [
         "paper", "paper", "iPad", "phone in hand", "phone on table", "phone on table"]
+
+
+def test_enrolling_a_new_writer_changes_identification_without_touching_weights(corpus):
+    from workbench.data.image_bank import ImageBank
+    from workbench.embedding_train import embedding_scorer
+    from workbench.enrollment import Gallery
+    from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
+    from workbench.config import ModelConfig
+
+    torch.manual_seed(0)
+    model = EmbeddingSiamese(EmbeddingConfig(backbone=ModelConfig(attention="none", cross_attention=False,
+                                                                   input_height=64, input_width=64))).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    split = identify.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
+    from workbench.config import PreprocessConfig
+
+    bank = ImageBank([p for p, _, _ in split["train"] + split["holdout_images"]], config=PreprocessConfig(height=64, width=64), progress=False)
+    gallery = Gallery()
+    for writer in split["writers"]:
+        gallery.enroll(writer, bank.get([p for p, w, _ in split["train"] if w == writer][:3]))
+    new = split["holdout"][0]
+    new_images = [p for p, w, _ in split["holdout_images"] if w == new]
+    query = bank.get([new_images[-1]])[0]
+    scorer = embedding_scorer(model)
+    assert new not in [m.writer for m in gallery.rank(query, scorer)]
+    gallery.enroll(new, bank.get([new_images[-1]]))  # enrolling the questioned image itself
+    ranked = gallery.rank(query, scorer)
+    assert ranked[0].writer == new and ranked[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(ranked) == len(split["writers"]) + 1
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    gallery.remove(new)
+    assert new not in [m.writer for m in gallery.rank(query, scorer)]
+
+
+def test_embedding_losses_by_hand():
+    from workbench.models.embedding import contrastive_loss, triplet_loss
+
+    e1 = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    e2 = torch.tensor([[0.0, 1.0], [0.0, 1.0]])  # distance sqrt(2)
+    d = 2**0.5
+    same = contrastive_loss(e1[:1], e2[:1], torch.tensor([1]), margin=1.0)
+    assert same.item() == pytest.approx(d**2)
+    far = contrastive_loss(e1[:1], e2[:1], torch.tensor([0]), margin=2.0)
+    assert far.item() == pytest.approx((2.0 - d) ** 2)
+    assert contrastive_loss(e1[:1], e2[:1], torch.tensor([0]), margin=1.0).item() == 0.0
+    anchor, positive, negative = e1[:1], e1[:1], e2[:1]
+    assert triplet_loss(anchor, positive, negative, margin=0.2).item() == pytest.approx(0.0, abs=1e-6)
+    assert triplet_loss(anchor, negative, positive, margin=0.2).item() == pytest.approx(d + 0.2, rel=1e-4)
+
+
+def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    common = ["--input-size", "64", "--seed", "0", "--quiet"]
+    assert identify.main(["train", "--data", str(corpus), "--out", str(out), "--epochs", "3", "--batch-size", "8",
+                          "--holdout-writers", "4", *common]) == 0
+    weights = str(out / "writer_classifier.safetensors")
+    assert identify.main(["siamese-train", "--classifier", weights, "--loss", "triplet", "--out", str(out),
+                          "--epochs", "1", "--steps", "3", "--batch-size", "8", *common]) == 0
+    capsys.readouterr()
+    assert identify.main(["compare", "--classifier", weights, "--embedding", str(out / "siamese_triplet.safetensors"),
+                          "--k", "2", "--queries", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| Feature | Identification (classifier) | Verification (embedding Siamese, triplet loss)")
+    assert [line.split("|")[1].strip() for line in lines[2:6]] == ["Goal", "Scalability", "Use case", "Complexity"]
+    result = json.loads(lines[-1])
+    embedding = result["verification"]["embedding Siamese, triplet loss"]
+    assert embedding["enrolled"] == 6 + 2 and embedding["new_queries"] == 2 * 2 and embedding["never_queries"] == 2 * 2
+    assert result["classifier"]["new_writer_top1"] == 0.0 and result["classifier"]["unknown_queries"] == 8

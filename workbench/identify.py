@@ -168,6 +168,46 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _siamese_train(args: argparse.Namespace) -> int:
+    from workbench.embedding_train import train_embedding
+
+    _, meta, _ = load_classifier(args.classifier)
+    weights = train_embedding(
+        meta["split"], Path(args.out), loss=args.loss, epochs=args.epochs, steps_per_epoch=args.steps,
+        batch_size=args.batch_size, input_size=args.input_size, seed=args.seed, name=args.name or f"siamese_{args.loss}",
+        progress=not args.quiet,
+    )
+    print(json.dumps({"weights": str(weights)}))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from workbench.checkpoint import load_verifier
+    from workbench.compare import measure_classifier, measure_verification, plan, slides_table
+    from workbench.embedding_train import embedding_scorer, load_embedding
+    from workbench.enrollment import verifier_scorer
+
+    _, meta, _ = load_classifier(args.classifier)
+    design = plan(meta["split"], k=args.k, queries=args.queries)
+    classifier = measure_classifier(args.classifier, design)
+    verifiers = {}
+    if args.verifier:
+        model, vmeta, pre = load_verifier(args.verifier, fuse=True)
+        threshold = args.threshold if args.threshold is not None else vmeta.get("validation", {}).get("threshold", 0.5)
+        verifiers["pairwise Siamese, the paper's"] = measure_verification(
+            verifier_scorer(model), pre, design, threshold=threshold,
+            parameters=sum(p.numel() for p in model.parameters()), training_seconds=vmeta.get("training", {}).get("wall_seconds"))
+    for weights in args.embedding:
+        model, emeta, pre = load_embedding(weights)
+        name = f"embedding Siamese, {emeta['model']['loss']} loss"
+        verifiers[name] = measure_verification(
+            embedding_scorer(model), pre, design, threshold=args.threshold if args.threshold is not None else 0.5,
+            parameters=sum(p.numel() for p in model.parameters()), training_seconds=emeta["training"]["wall_seconds"])
+    print(slides_table(design, classifier, verifiers, k=args.k))
+    print(json.dumps({"k": args.k, "queries_per_writer": args.queries, "classifier": classifier, "verification": verifiers}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench.identify", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-writer", action="store_true", help="print the slides' per-writer lines")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_eval)
+    p = commands.add_parser("siamese-train", help="train the embedding Siamese on the classifier's split")
+    p.add_argument("--classifier", required=True, help="writer classifier weights (their split is reused)")
+    p.add_argument("--loss", choices=["contrastive", "triplet"], default="contrastive")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps", type=int, default=50, help="batches per epoch")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_siamese_train)
+    p = commands.add_parser("compare", help="the slides' comparison table with measured numbers")
+    p.add_argument("--classifier", required=True, help="writer classifier trained with --holdout-writers")
+    p.add_argument("--verifier", help="the pairwise verifier's weights")
+    p.add_argument("--embedding", action="append", default=[], help="embedding Siamese weights (repeatable)")
+    p.add_argument("--k", type=int, default=3, help="references enrolled per writer")
+    p.add_argument("--queries", type=int, default=3, help="questioned images per writer")
+    p.add_argument("--threshold", type=float, help="rejection threshold (default: the verifier's validation threshold; 0.5 for embeddings)")
+    p.set_defaults(run=_compare)
     return parser
 
 

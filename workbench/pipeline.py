@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from workbench.config import PreprocessConfig
 from workbench.errors import SignatureInputError
@@ -96,17 +95,14 @@ class Workbench:
             SignatureInputError: an input is not a usable signature.
             ValueError: no references, or no weights loaded.
         """
-        from workbench.models import images_to_tensor
+        from workbench.enrollment import verifier_scorer
 
         if self.model is None:
             raise ValueError("No verifier weights are loaded.")
         if not references:
             raise SignatureInputError("Give at least one reference signature.")
         refs = np.stack([self.normalize(r).image for r in references])
-        query = np.repeat(self.normalize(questioned).image[None], len(refs), axis=0)
-        with torch.inference_mode():
-            logits = self.model(images_to_tensor(refs), images_to_tensor(query))
-            scores = torch.softmax(logits, dim=1)[:, 0].double().numpy()
+        scores = verifier_scorer(self.model)(refs, self.normalize(questioned).image)
         cut = self.threshold if threshold is None else float(threshold)
         mean = float(scores.mean())
         return Verdict(scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut)

@@ -1,0 +1,119 @@
+"""Training of the embedding Siamese (contrastive or triplet loss) on the writer-identification split."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from workbench.config import ModelConfig, PreprocessConfig
+from workbench.data.image_bank import ImageBank
+from workbench.models import images_to_tensor
+from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese, contrastive_loss, triplet_loss
+
+
+def _by_writer(items: list[list]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for path, writer, _ in items:
+        groups.setdefault(writer, []).append(path)
+    return groups
+
+
+def train_embedding(
+    split: dict, out: Path, *, loss: str, epochs: int, steps_per_epoch: int, batch_size: int, input_size: int,
+    seed: int, lr: float = 1e-3, name: str = "embedding_siamese", progress: bool = True,
+) -> Path:
+    """Train on the known writers' training images of ``split`` (from ``identify.image_split``).
+
+    Contrastive batches are half same-writer pairs, half pairs of two writers; triplet batches
+    take an anchor and a positive of one writer and a negative of another. Returns the weights path.
+    """
+    margin = 1.0 if loss == "contrastive" else 0.2
+    config = EmbeddingConfig(
+        backbone=ModelConfig(attention="none", cross_attention=False, input_height=input_size, input_width=input_size),
+        loss=loss, margin=margin,
+    )
+    pre = PreprocessConfig(height=input_size, width=input_size)
+    groups = {w: p for w, p in _by_writer(split["train"]).items() if len(p) >= 2}
+    writers = sorted(groups)
+    if len(writers) < 2:
+        raise ValueError("The embedding Siamese needs at least two writers with two training images each.")
+    bank = ImageBank([p for ps in groups.values() for p in ps], config=pre, cache_dir=out.parent / "cache", progress=progress)
+    torch.manual_seed(seed)
+    model = EmbeddingSiamese(config).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    embed = lambda paths: model(images_to_tensor(bank.get(paths)))  # noqa: E731
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        rng = np.random.default_rng([seed, epoch])
+        model.train()
+        total = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"{loss} epoch {epoch}/{epochs}", disable=not progress)
+        for _ in bar:
+            a_w = rng.choice(len(writers), batch_size)
+            n_w = (a_w + rng.integers(1, len(writers), batch_size)) % len(writers)
+            anchors, positives, negatives = [], [], []
+            for a, n in zip(a_w, n_w):
+                i, j = rng.choice(len(groups[writers[a]]), 2, replace=False)
+                anchors.append(groups[writers[a]][i])
+                positives.append(groups[writers[a]][j])
+                negatives.append(groups[writers[n]][rng.integers(len(groups[writers[n]]))])
+            if loss == "triplet":
+                value = triplet_loss(embed(anchors), embed(positives), embed(negatives), margin=margin)
+            else:
+                same = torch.from_numpy(rng.random(batch_size) < 0.5)
+                others = [p if s else q for p, q, s in zip(positives, negatives, same.tolist())]
+                value = contrastive_loss(embed(anchors), embed(others), same, margin=margin)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            total += value.item()
+            bar.set_postfix(loss=f"{value.item():.4f}")
+        print(json.dumps({"epoch": epoch, "loss": loss, "train_loss": total / steps_per_epoch}), file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    meta = {"architecture": "embedding_siamese", "model": config.to_dict(), "preprocess": pre.to_dict(),
+            "training": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
+                         "seed": seed, "wall_seconds": round(time.perf_counter() - started, 1),
+                         "writers": writers, "corpus": split.get("corpus")}}
+    weights.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return weights
+
+
+def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, dict, PreprocessConfig]:
+    stem = Path(weights).with_suffix("")
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    model = EmbeddingSiamese(EmbeddingConfig.from_dict(meta["model"]))
+    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
+    return model.eval(), meta, PreprocessConfig(**meta["preprocess"])
+
+
+def embedding_scorer(model: EmbeddingSiamese):
+    """A ``Gallery`` scorer: similarity ``1 - d / 2`` of the embeddings.
+
+    Each signature is embedded on its own, so a gallery's references are embedded once and the
+    questioned signature once per ranking (cached by content hash).
+    """
+    cache: dict[tuple, torch.Tensor] = {}
+
+    def embedded(images: np.ndarray) -> torch.Tensor:
+        key = (hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest(), images.shape)
+        if key not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+            with torch.inference_mode():
+                cache[key] = model(images_to_tensor(images))
+        return cache[key]
+
+    def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
+        return EmbeddingSiamese.similarity(embedded(references), embedded(questioned)).double().numpy()
+
+    return score

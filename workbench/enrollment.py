@@ -1,0 +1,82 @@
+"""Identification through verification: enroll writers with reference signatures, then rank them.
+
+Enrolling a writer stores normalized reference images; no weights change. A questioned signature
+is scored against every enrolled writer's references and writers are ranked by the aggregate
+(mean) score, the same rule the Verify tab uses for one writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from workbench.data.corpus import natural_key
+from workbench.models.verifier import images_to_tensor
+
+# (references (N, H, W) uint8, questioned (H, W) uint8) -> same-writer scores (N,) in 0..1
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One enrolled writer's result for a questioned signature."""
+
+    writer: str
+    score: float
+    scores: tuple[float, ...]
+
+
+class Gallery:
+    """Enrolled writers and their normalized reference images."""
+
+    def __init__(self) -> None:
+        self._references: dict[str, np.ndarray] = {}
+
+    @property
+    def writers(self) -> list[str]:
+        return sorted(self._references, key=natural_key)
+
+    def __len__(self) -> int:
+        return len(self._references)
+
+    def enroll(self, writer: str, images: np.ndarray) -> None:
+        """Add (or replace) a writer with ``images`` (k, H, W) uint8 normalized references."""
+        images = np.asarray(images)
+        if images.ndim != 3 or len(images) == 0:
+            raise ValueError("Enroll a writer with at least one normalized reference image (k, H, W).")
+        self._references[str(writer)] = images.copy()
+
+    def remove(self, writer: str) -> None:
+        self._references.pop(str(writer), None)
+
+    def references(self, writer: str) -> np.ndarray:
+        return self._references[str(writer)]
+
+    def rank(self, questioned: np.ndarray, scorer: Scorer) -> list[Match]:
+        """Enrolled writers sorted by mean score against their references, best first."""
+        if not self._references:
+            raise ValueError("No writers are enrolled.")
+        matches = []
+        for writer in self.writers:
+            scores = np.asarray(scorer(self._references[writer], questioned), dtype=float)
+            matches.append(Match(writer, float(scores.mean()), tuple(float(s) for s in scores)))
+        return sorted(matches, key=lambda m: -m.score)
+
+
+def verifier_scorer(model: torch.nn.Module, batch_size: int = 64) -> Scorer:
+    """Scores with the pairwise verifier: p1 of (reference, questioned) for each reference."""
+
+    def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(references), batch_size):
+                refs = references[start : start + batch_size]
+                query = np.repeat(questioned[None], len(refs), axis=0)
+                logits = model(images_to_tensor(refs), images_to_tensor(query))
+                out.append(torch.softmax(logits, 1)[:, 0].double().numpy())
+        return np.concatenate(out)
+
+    return score

@@ -1,0 +1,79 @@
+"""The slides' Siamese network: one shared CNN tower maps each signature to an embedding, and
+verification is a distance, with no interaction between the two branches.
+
+Learning mechanisms: contrastive loss with a margin (pairs) and triplet loss (anchor, positive,
+negative). Because each signature is embedded on its own, a gallery of references is embedded
+once, unlike the paper's pairwise model whose attention couples both inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.config import ModelConfig
+from workbench.models.backbone import DenseNetBackbone
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Attributes:
+        backbone: the DenseNet-36 tower's configuration (its attention/cross-attention are unused).
+        dim: embedding size; embeddings are L2-normalized, so distances lie in 0..2.
+        loss: ``contrastive`` or ``triplet``.
+        margin: the loss's margin.
+    """
+
+    backbone: ModelConfig = ModelConfig(attention="none", cross_attention=False)
+    dim: int = 128
+    loss: str = "contrastive"
+    margin: float = 1.0
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["backbone"] = self.backbone.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EmbeddingConfig":
+        return replace(cls(), **{**values, "backbone": ModelConfig.from_dict(values["backbone"])})
+
+
+class EmbeddingSiamese(nn.Module):
+    """(B, 1, H, W) -> (B, dim) unit-length embeddings from a shared DenseNet-36 tower."""
+
+    def __init__(self, config: EmbeddingConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = DenseNetBackbone(config.backbone)
+        self.project = nn.Linear(self.backbone.out_channels, config.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.backbone.stem(x)
+        for i, block in enumerate(self.backbone.blocks):
+            x = block(x)
+            if i < len(self.backbone.transitions):
+                x = self.backbone.transitions[i](x)
+        pooled = self.backbone.final(x).mean(dim=(2, 3))
+        return F.normalize(self.project(pooled), dim=1)
+
+    @staticmethod
+    def similarity(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
+        """Score in 0..1 from the embedding distance: ``1 - ||e1 - e2|| / 2``."""
+        return 1.0 - (e1 - e2).norm(dim=-1) / 2.0
+
+
+def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
+    """Hadsell et al.: ``y d^2 + (1 - y) max(0, margin - d)^2`` averaged, d the Euclidean distance,
+    y = 1 for a pair of the same writer."""
+    d = (e1 - e2).norm(dim=1)
+    y = same.to(d.dtype)
+    return (y * d.pow(2) + (1 - y) * F.relu(margin - d).pow(2)).mean()
+
+
+def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, *, margin: float = 0.2) -> torch.Tensor:
+    """``max(0, d(a, p) - d(a, n) + margin)`` averaged: pull the same writer closer than another."""
+    return F.triplet_margin_loss(anchor, positive, negative, margin=margin)
