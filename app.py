@@ -8,22 +8,25 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from workbench.pipeline import Workbench  # noqa: E402
-from workbench.ui import preprocess_tab  # noqa: E402
+from workbench.pipeline import DEFAULT_WEIGHTS, Workbench  # noqa: E402
+from workbench.ui import preprocess_tab, verify_tab  # noqa: E402
 
 TITLE = "Signature Workbench"
 
 
 def build_app(workbench: Workbench | None = None) -> gr.Blocks:
     """The whole app, ready to ``launch``."""
-    workbench = workbench or Workbench()
+    if workbench is None:
+        weights = os.environ.get("SIGNATURE_WEIGHTS", str(DEFAULT_WEIGHTS))
+        workbench = Workbench(weights if os.path.exists(weights) else None)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
-            "Offline handwritten signature verification, measured and explained. "
-            "The verifier, the writer-identification classroom and dataset evaluation arrive "
-            "in the next releases; this page shows the preprocessing they all share."
+            "Offline handwritten signature verification, measured and explained: a Siamese "
+            "DenseNet-36 with difference SimAM attention and cross-writer attention "
+            "(Ling, Zhang, Yin and Liu)."
         )
+        verify_tab.create_tab(workbench)
         preprocess_tab.create_tab(workbench)
     demo.queue(default_concurrency_limit=1)
     return demo

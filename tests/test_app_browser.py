@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -31,12 +32,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from app import build_app
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-    demo = build_app()
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    import torch
+
+    from app import build_app
+    from workbench.checkpoint import save_model
+    from workbench.config import ModelConfig, PreprocessConfig
+    from workbench.models import build_model
+    from workbench.pipeline import Workbench
+
+    # A small untrained verifier: the page's behaviour, not the weights' accuracy, is under test.
+    torch.manual_seed(0)
+    config = ModelConfig(input_height=96, input_width=96)
+    stem = tmp_path_factory.mktemp("weights") / "tiny"
+    meta = {"model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
+            "validation": {"threshold": 0.5}}
+    save_model(build_model(config=config).eval(), stem, meta)
+    demo = build_app(Workbench(stem.with_suffix(".safetensors")))
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -59,7 +76,37 @@ def page(app_url):
 
 
 def upload(page, path) -> None:
+    page.get_by_role("tab", name="Preprocess").click()
     page.locator("#pp-input input[type=file]").set_input_files(str(path))
+
+
+def test_verify_shows_verdict_normalized_images_and_heatmaps(page, output_dir):
+    page.get_by_role("tab", name="Verify").click()
+    refs = [str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")]
+    page.locator("#v-refs input[type=file]").set_input_files(refs)
+    page.locator("#v-questioned input[type=file]").set_input_files(str(EXAMPLES / "writer1_forgery_1.png"))
+    page.locator("#v-run").click()
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    text = page.locator("#v-verdict").inner_text()
+    assert "Score" in text and "threshold" in text and "mean of 2 references" in text
+    page.locator("#v-query-norm img").wait_for(timeout=10_000)
+    assert page.locator("#v-ref-norm img").count() >= 2
+    assert page.locator("#v-scores").get_by_text("writer1_genuine_2.png").count() == 1
+    page.locator("#v-explain").click()
+    page.locator("#v-heatmaps img").first.wait_for(timeout=60_000)
+    assert page.locator("#v-heatmaps img").count() >= 8  # 4 blocks x (reference, questioned)
+    page.locator("#v-cross img, #v-cross canvas, #v-cross svg").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(output_dir / "verify_tab.png"), full_page=True)
+
+
+def test_verify_without_questioned_shows_a_message(page):
+    page.get_by_role("tab", name="Verify").click()
+    page.reload()
+    page.wait_for_selector("text=Signature Workbench", timeout=30_000)
+    page.locator("#v-refs input[type=file]").set_input_files(str(EXAMPLES / "writer1_genuine_1.png"))
+    page.locator("#v-run").click()
+    page.get_by_text("Add the questioned signature").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Traceback").count() == 0
 
 
 def test_page_serves_and_normalizes_an_uploaded_signature(page, tmp_path, output_dir):

@@ -63,3 +63,17 @@ def test_verify_refuses_bad_input(weights):
         bench.verify([EXAMPLES / "writer1_genuine_1.png"], np.full((100, 300), 250, np.uint8))
     with pytest.raises(ValueError, match="No verifier"):
         Workbench().verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_genuine_2.png")
+
+
+def test_explain_returns_block_heatmaps_and_cross_attention(weights):
+    bench = Workbench(weights)
+    explanation = bench.explain(EXAMPLES / "writer1_genuine_1.png", EXAMPLES / "writer1_forgery_1.png")
+    assert [m.shape for m in explanation.block_maps] == [(2, 16, 16), (2, 8, 8), (2, 4, 4), (2, 2, 2)]
+    np.testing.assert_array_equal(explanation.block_maps[0][0], explanation.block_maps[0][1])  # difference SimAM
+    a1, a2 = explanation.cross_attention
+    assert a1.shape == a2.shape == (21, 21)
+    np.testing.assert_allclose(a1.sum(1), 1.0, rtol=1e-5)
+    verdict = bench.verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png")
+    assert explanation.score == pytest.approx(verdict.score, abs=1e-6)
+    with pytest.raises(ValueError, match="threshold"):
+        bench.verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png", threshold=1.5)

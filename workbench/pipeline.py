@@ -33,6 +33,26 @@ class NormalizedSignature:
 
 
 @dataclass(frozen=True)
+class PairExplanation:
+    """Where the verifier looked, for one (reference, questioned) pair.
+
+    Attributes:
+        reference, questioned: the normalized ``uint8`` images the network saw.
+        block_maps: per dense block, a (2, h, w) float array of attention weights on the
+            reference and the questioned branch (the same difference heatmap twice for
+            difference SimAM); None for modules without a spatial map.
+        cross_attention: (A1, A2), two (21, 21) arrays whose rows sum to 1, or None.
+        score: the pair's same-writer probability.
+    """
+
+    reference: np.ndarray
+    questioned: np.ndarray
+    block_maps: list
+    cross_attention: tuple | None
+    score: float
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The decision on one questioned signature against one or more references.
 
@@ -104,5 +124,26 @@ class Workbench:
         refs = np.stack([self.normalize(r).image for r in references])
         scores = verifier_scorer(self.model)(refs, self.normalize(questioned).image)
         cut = self.threshold if threshold is None else float(threshold)
+        if not 0.0 <= cut <= 1.0:
+            raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         mean = float(scores.mean())
         return Verdict(scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut)
+
+    def explain(self, reference: ImageSource, questioned: ImageSource) -> PairExplanation:
+        """The attention maps and cross-attention matrices of one pair (DESIGN.md, eq. 7-10)."""
+        import torch
+
+        from workbench.models import images_to_tensor
+
+        if self.model is None:
+            raise ValueError("No verifier weights are loaded.")
+        ref = self.normalize(reference).image
+        query = self.normalize(questioned).image
+        with torch.inference_mode():
+            logits, explanation = self.model(images_to_tensor(ref), images_to_tensor(query), explain=True)
+        maps = [None if m is None else m[0].float().numpy() for m in explanation.block_maps]
+        cross = None
+        if explanation.cross_attention is not None:
+            cross = tuple(a[0].float().numpy() for a in explanation.cross_attention)
+        score = float(torch.softmax(logits, 1)[0, 0])
+        return PairExplanation(reference=ref, questioned=query, block_maps=maps, cross_attention=cross, score=score)
