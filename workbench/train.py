@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--augment", action="store_true", help="light affine augmentation and random pair order")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop after the epoch that reaches this wall time (0 = no limit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-writers", type=float, help="validation writers (count or fraction) per corpus")
     p.add_argument("--max-val-pairs", type=int, default=4000, help="validation pairs scored per epoch (seeded sample)")
@@ -190,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             save_model(model, out / "best", {"model": config.to_dict()})
         state["epoch"] = epoch
         _save_state(out, model, optimizer, state)
+        if args.max_minutes and state["seconds"] >= 60 * args.max_minutes:
+            print(f"stopping: {state['seconds'] / 60:.1f} minutes reached the --max-minutes budget", file=sys.stderr)
+            break
     log_file.close()
+    if state["best"] is None:
+        print("error: no epoch was run (nothing to export)", file=sys.stderr)
+        return 2
 
     best = state["best"]
     from workbench.checkpoint import load_verifier
