@@ -47,6 +47,26 @@ def load_meta(stem: str | Path) -> dict:
     return json.loads(card.read_text(encoding="utf-8"))
 
 
+def load_module(stem: str | Path, build) -> tuple[nn.Module, dict, PreprocessConfig]:
+    """Any model saved with ``save_model``: ``build(meta["model"])`` makes the module, then the
+    weights are loaded; eval mode.
+
+    Raises:
+        ValueError: files missing, or weights that do not fit the described model.
+    """
+    weights, _ = _paths(stem)
+    if not weights.exists():
+        raise ValueError(f"Weights not found: {weights}")
+    meta = load_meta(stem)
+    model = build(meta["model"])
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"{weights} does not match the model its JSON describes ({first}).") from None
+    return model.eval(), meta, PreprocessConfig(**meta.get("preprocess", {}))
+
+
 def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
     """Rebuild the verifier a checkpoint describes and load its weights, in eval mode.
 
@@ -58,21 +78,14 @@ def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
     """
     from workbench.models import build_model
 
-    weights, _ = _paths(stem)
-    if not weights.exists():
-        raise ValueError(f"Weights not found: {weights}")
-    meta = load_meta(stem)
-    config = ModelConfig.from_dict(meta["model"])
-    model = build_model(meta.get("architecture", "siamese_densenet36"), config=config)
-    try:
-        model.load_state_dict(load_file(str(weights), device=device))
-    except RuntimeError as error:
-        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise ValueError(f"{weights} does not match the model its JSON describes ({first}).") from None
-    model.eval()
+    def build(values: dict) -> nn.Module:
+        return build_model(architecture, config=ModelConfig.from_dict(values))
+
+    architecture = load_meta(stem).get("architecture", "siamese_densenet36")
+    model, meta, pre = load_module(stem, build)
     if fuse:
         from workbench.models.fusion import fuse_for_inference
 
         model = fuse_for_inference(model)
-    return model, meta, PreprocessConfig(**meta.get("preprocess", {}))
+    return model, meta, pre
 

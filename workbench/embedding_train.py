@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from workbench.checkpoint import load_module, save_model
 from workbench.config import ModelConfig, PreprocessConfig
 from workbench.data.image_bank import ImageBank
 from workbench.models import images_to_tensor
@@ -78,22 +78,16 @@ def train_embedding(
             bar.set_postfix(loss=f"{value.item():.4f}")
         print(json.dumps({"epoch": epoch, "loss": loss, "train_loss": total / steps_per_epoch}), file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / f"{name}.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     meta = {"architecture": "embedding_siamese", "model": config.to_dict(), "preprocess": pre.to_dict(),
             "training": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
                          "seed": seed, "wall_seconds": round(time.perf_counter() - started, 1),
                          "writers": writers, "corpus": split.get("corpus")}}
-    weights.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    weights, _ = save_model(model, out / name, meta)
     return weights
 
 
 def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, dict, PreprocessConfig]:
-    stem = Path(weights).with_suffix("")
-    meta = json.loads(stem.with_suffix(".json").read_text())
-    model = EmbeddingSiamese(EmbeddingConfig.from_dict(meta["model"]))
-    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
-    return model.eval(), meta, PreprocessConfig(**meta["preprocess"])
+    return load_module(weights, lambda values: EmbeddingSiamese(EmbeddingConfig.from_dict(values)))
 
 
 def embedding_scorer(model: EmbeddingSiamese):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from workbench.checkpoint import load_module, save_model
 from workbench.config import PreprocessConfig
 from workbench.data import GENUINE, dedupe, read_corpus
 from workbench.data.corpus import natural_key
@@ -95,7 +95,6 @@ def _train(args: argparse.Namespace) -> int:
             total, seen = total + loss.item() * len(chunk), seen + len(chunk)
             bar.set_postfix(loss=f"{total / seen:.4f}")
         print(json.dumps({"epoch": epoch, "train_loss": total / seen}), file=sys.stderr)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / f"{args.name}.safetensors"))
     meta = {
         "architecture": "writer_classifier",
         "model": config.to_dict(),
@@ -106,17 +105,13 @@ def _train(args: argparse.Namespace) -> int:
                      "seed": args.seed, "wall_seconds": round(time.perf_counter() - started, 1),
                      "images": len(train), "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
-    (out / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    save_model(model, out / args.name, meta)
     print(json.dumps({"weights": str(out / f"{args.name}.safetensors"), "writers": len(split["writers"]), "images": len(train)}))
     return 0
 
 
 def load_classifier(weights: str | Path) -> tuple[WriterClassifier, dict, PreprocessConfig]:
-    stem = Path(weights).with_suffix("")
-    meta = json.loads(stem.with_suffix(".json").read_text())
-    model = WriterClassifier(WriterClassifierConfig.from_dict(meta["model"]))
-    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
-    return model.eval(), meta, PreprocessConfig(**meta["preprocess"])
+    return load_module(weights, lambda values: WriterClassifier(WriterClassifierConfig.from_dict(values)))
 
 
 def classify(model: WriterClassifier, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -68,6 +69,4 @@ class Corpus:
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders embedded numbers numerically: ``writer_9`` < ``writer_10``."""
-    import re
-
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
