@@ -130,3 +130,18 @@ def test_bad_file_shows_a_message_not_a_traceback(page, tmp_path, output_dir):
     assert page.get_by_text("Traceback").count() == 0
     page.screenshot(path=str(output_dir / "preprocess_tab_error.png"), full_page=True)
 
+
+
+def test_gradio_client_api(app_url):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    refs = [handle_file(str(EXAMPLES / "writer2_genuine_1.png")), handle_file(str(EXAMPLES / "writer2_genuine_2.png"))]
+    verdict, gallery, normalized, table = client.predict(
+        refs, handle_file(str(EXAMPLES / "writer2_genuine_3.png")), 0.5, api_name="/verify"
+    )
+    assert "Score" in verdict and "threshold" in verdict
+    assert len(gallery) == 2 and normalized
+    assert [row[0] for row in table["data"]] == ["writer2_genuine_1.png", "writer2_genuine_2.png"]
+    original, grayscale, image, record = client.predict(handle_file(str(EXAMPLES / "writer1_genuine_1.png")), api_name="/normalize")
+    assert "alpha (eq. 4)" in [row[0] for row in record["data"]]
