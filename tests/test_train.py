@@ -77,7 +77,7 @@ def test_bench_prints_the_measurements(capsys):
 def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
     out = tmp_path / "budget"
     args = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "48", "--epochs", "5",
-            "--pairs-per-epoch", "64", "--max-minutes", "0.0001", "--out", str(out), "--quiet"]
+            "--pairs-per-epoch", "64", "--max-minutes", "0.0001", "--augment", "--out", str(out), "--quiet"]
     assert train.main(args) == 0
     log = (out / "log.jsonl").read_text().splitlines()
     assert len(log) == 1

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from workbench.augment import augment_batch, light_affine
 from workbench.checkpoint import load_module, save_model
 from workbench.config import PreprocessConfig
 from workbench.data import GENUINE, dedupe, read_corpus
@@ -74,9 +75,7 @@ def _train(args: argparse.Namespace) -> int:
     config = WriterClassifierConfig(n_writers=len(split["writers"]), input_height=pre.height, input_width=pre.width)
     model = WriterClassifier(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    from torchvision.transforms import v2
-
-    affine = v2.RandomAffine(degrees=5, translate=(0.04, 0.04), scale=(0.9, 1.1), shear=5, fill=0.0)
+    affine = light_affine()
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -87,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
             chunk = [train[i] for i in order[start : start + args.batch_size]]
             x = images_to_tensor(bank.get([p for p, _ in chunk]))
             if args.augment:
-                x = torch.stack([affine(v) for v in x]).contiguous(memory_format=torch.channels_last)
+                x = augment_batch(x, affine)
             loss = sparse_categorical_cross_entropy(model(x), torch.tensor([c for _, c in chunk]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

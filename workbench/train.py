@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from workbench import metrics
+from workbench.augment import augment_batch, light_affine
 from workbench.checkpoint import save_model
 from workbench.config import ATTENTIONS, ModelConfig, PreprocessConfig
 from workbench.data.image_bank import ImageBank
@@ -57,14 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _augmenter(seed: int):
-    from torchvision.transforms import v2
-
-    affine = v2.RandomAffine(degrees=5, translate=(0.04, 0.04), scale=(0.9, 1.1), shear=5, fill=0.0)
+    affine = light_affine()
     generator = torch.Generator().manual_seed(seed)
 
     def augment(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x1 = torch.stack([affine(x) for x in x1]).contiguous(memory_format=torch.channels_last)
-        x2 = torch.stack([affine(x) for x in x2]).contiguous(memory_format=torch.channels_last)
+        x1, x2 = augment_batch(x1, affine), augment_batch(x2, affine)
         swap = torch.rand(x1.shape[0], generator=generator) < 0.5
         a = torch.where(swap[:, None, None, None], x2, x1)
         b = torch.where(swap[:, None, None, None], x1, x2)
