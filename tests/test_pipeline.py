@@ -77,3 +77,12 @@ def test_explain_returns_block_heatmaps_and_cross_attention(weights):
     assert explanation.score == pytest.approx(verdict.score, abs=1e-6)
     with pytest.raises(ValueError, match="threshold"):
         bench.verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png", threshold=1.5)
+
+
+def test_verdict_carries_the_normalized_images_it_scored(weights):
+    bench = Workbench(weights)
+    refs = [EXAMPLES / "writer2_genuine_1.png", EXAMPLES / "writer2_genuine_2.png"]
+    verdict = bench.verify(refs, EXAMPLES / "writer2_forgery_1.png")
+    assert len(verdict.references) == 2
+    np.testing.assert_array_equal(verdict.references[1], bench.normalize(refs[1]).image)
+    np.testing.assert_array_equal(verdict.questioned, bench.normalize(EXAMPLES / "writer2_forgery_1.png").image)

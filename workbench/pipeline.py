@@ -61,12 +61,15 @@ class Verdict:
         score: their mean, the aggregate the decision uses.
         threshold: scores at or above it are accepted as genuine.
         genuine: ``score >= threshold``.
+        references, questioned: the normalized ``uint8`` images that were scored.
     """
 
     scores: tuple[float, ...]
     score: float
     threshold: float
     genuine: bool
+    references: tuple[np.ndarray, ...] = ()
+    questioned: np.ndarray | None = None
 
 
 class Workbench:
@@ -122,12 +125,16 @@ class Workbench:
         if not references:
             raise SignatureInputError("Give at least one reference signature.")
         refs = np.stack([self.normalize(r).image for r in references])
-        scores = verifier_scorer(self.model)(refs, self.normalize(questioned).image)
+        query = self.normalize(questioned).image
+        scores = verifier_scorer(self.model)(refs, query)
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         mean = float(scores.mean())
-        return Verdict(scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut)
+        return Verdict(
+            scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut,
+            references=tuple(refs), questioned=query,
+        )
 
     def explain(self, reference: ImageSource, questioned: ImageSource) -> PairExplanation:
         """The attention maps and cross-attention matrices of one pair (DESIGN.md, eq. 7-10)."""

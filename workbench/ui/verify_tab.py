@@ -46,13 +46,11 @@ def create_tab(workbench: Workbench) -> None:
             raise gr.Error("Add the questioned signature.")
         try:
             verdict = workbench.verify(paths, questioned, threshold=threshold)
-            normalized_refs = [workbench.normalize(p).image for p in paths]
-            normalized_query = workbench.normalize(questioned).image
         except (SignatureInputError, ValueError) as error:
             raise gr.Error(str(error)) from None
         table = [[Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"] for p, s in zip(paths, verdict.scores)]
-        gallery = [(img, f"reference {i + 1}") for i, img in enumerate(normalized_refs)]
-        return _verdict_markdown(verdict, len(paths)), gallery, normalized_query, table
+        gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
+        return _verdict_markdown(verdict, len(paths)), gallery, verdict.questioned, table
 
     def explain(references, questioned):
         paths = _paths(references)
