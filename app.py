@@ -10,6 +10,8 @@ import gradio as gr  # noqa: E402
 
 from workbench.pipeline import DEFAULT_WEIGHTS, Workbench  # noqa: E402
 from workbench.ui import preprocess_tab, verify_tab  # noqa: E402
+from workbench.ui import identify_tab  # noqa: E402
+from workbench.ui import evaluate_tab, model_card_tab  # noqa: E402
 
 TITLE = "Signature Workbench"
 
@@ -27,7 +29,10 @@ def build_app(workbench: Workbench | None = None) -> gr.Blocks:
             "(Ling, Zhang, Yin and Liu)."
         )
         verify_tab.create_tab(workbench)
+        identify_tab.create_tab(workbench)
         preprocess_tab.create_tab(workbench)
+        evaluate_tab.create_tab(workbench)
+        model_card_tab.create_tab(workbench)
     demo.queue(default_concurrency_limit=1)
     return demo
 

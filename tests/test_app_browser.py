@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import synthetic_signature
+from workbench.data.dedupe import file_sha256
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,8 +51,10 @@ def app_url(tmp_path_factory):
     torch.manual_seed(0)
     config = ModelConfig(input_height=96, input_width=96)
     stem = tmp_path_factory.mktemp("weights") / "tiny"
+    # A made-up validation curve: the page must show the rates of the slider's threshold.
+    curve = {"threshold": [0.0, 0.5, 1.0], "far": [1.0, 0.25, 0.0], "frr": [0.0, 0.5, 1.0], "n_genuine": 2, "n_forged": 4}
     meta = {"model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-            "validation": {"threshold": 0.5}}
+            "validation": {"threshold": 0.5, "curve": curve}}
     save_model(build_model(config=config).eval(), stem, meta)
     demo = build_app(Workbench(stem.with_suffix(".safetensors")))
     port = free_port()
@@ -96,6 +99,9 @@ def test_verify_shows_verdict_normalized_images_and_heatmaps(page, output_dir):
     page.locator("#v-heatmaps img").first.wait_for(timeout=60_000)
     assert page.locator("#v-heatmaps img").count() >= 8  # 4 blocks x (reference, questioned)
     page.locator("#v-cross img, #v-cross canvas, #v-cross svg").first.wait_for(timeout=30_000)
+    page.locator("#v-attribution img").wait_for(timeout=30_000)
+    page.locator("#v-report").click()
+    page.locator("#v-report-file").get_by_text(".html").first.wait_for(timeout=60_000)
     page.screenshot(path=str(output_dir / "verify_tab.png"), full_page=True)
 
 
@@ -107,6 +113,45 @@ def test_verify_without_questioned_shows_a_message(page):
     page.locator("#v-run").click()
     page.get_by_text("Add the questioned signature").first.wait_for(timeout=30_000)
     assert page.get_by_text("Traceback").count() == 0
+
+
+def draw_signature(page, selector: str) -> None:
+    """Pick the brush of a gr.Sketchpad, then draw a few strokes with the mouse."""
+    page.locator(f"{selector} button[aria-label='Brush']").first.click()
+    canvas = page.locator(f"{selector} canvas").first
+    canvas.wait_for(timeout=10_000)
+    box = canvas.bounding_box()
+    for row, stroke in enumerate([(0.15, 0.85), (0.25, 0.7), (0.3, 0.9)]):
+        y = box["y"] + box["height"] * (0.35 + 0.15 * row)
+        page.mouse.move(box["x"] + box["width"] * stroke[0], y)
+        page.mouse.down()
+        for step in range(1, 21):
+            x = stroke[0] + (stroke[1] - stroke[0]) * step / 20
+            wobble = 0.08 * box["height"] * ((-1) ** step)
+            page.mouse.move(box["x"] + box["width"] * x, y + wobble, steps=2)
+        page.mouse.up()
+
+
+def test_drawn_questioned_signature_is_verified(page, output_dir):
+    page.reload()
+    page.wait_for_selector("text=Signature Workbench", timeout=30_000)
+    page.get_by_role("tab", name="Verify").click()
+    page.locator("#v-refs input[type=file]").set_input_files(str(EXAMPLES / "writer1_genuine_1.png"))
+    page.get_by_text("Or draw the signatures").click()
+    draw_signature(page, "#v-draw-questioned")
+    page.locator("#v-run").click()
+    page.locator("#verdict-label").wait_for(timeout=60_000)
+    page.locator("#v-query-norm img").wait_for(timeout=10_000)
+    assert "one reference" in page.locator("#v-verdict").inner_text()
+    page.screenshot(path=str(output_dir / "verify_drawn.png"), full_page=True)
+
+
+def test_threshold_control_shows_validation_rates(page):
+    page.reload()
+    page.wait_for_selector("text=Signature Workbench", timeout=30_000)
+    page.get_by_role("tab", name="Verify").click()
+    text = page.locator("#v-rates").inner_text()
+    assert "FAR 25.0%" in text and "FRR 50.0%" in text and "of 4" in text  # the fixture's curve at 0.5
 
 
 def test_page_serves_and_normalizes_an_uploaded_signature(page, tmp_path, output_dir):
@@ -138,10 +183,18 @@ def test_gradio_client_api(app_url):
     client = Client(app_url, verbose=False)
     refs = [handle_file(str(EXAMPLES / "writer2_genuine_1.png")), handle_file(str(EXAMPLES / "writer2_genuine_2.png"))]
     verdict, gallery, normalized, table = client.predict(
-        refs, handle_file(str(EXAMPLES / "writer2_genuine_3.png")), 0.5, api_name="/verify"
+        references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,
+        api_name="/verify",
     )
     assert "Score" in verdict and "threshold" in verdict
     assert len(gallery) == 2 and normalized
     assert [row[0] for row in table["data"]] == ["writer2_genuine_1.png", "writer2_genuine_2.png"]
+    report = Path(client.predict(
+        references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,
+        api_name="/report",
+    )).read_text(encoding="utf-8")
+    for name in ("writer2_genuine_1.png", "writer2_genuine_3.png"):
+        assert file_sha256(EXAMPLES / name) in report
+    assert verdict.split("**Score ")[1][:6] in report  # the verdict's score, as the page showed it
     original, grayscale, image, record = client.predict(handle_file(str(EXAMPLES / "writer1_genuine_1.png")), api_name="/normalize")
     assert "alpha (eq. 4)" in [row[0] for row in record["data"]]

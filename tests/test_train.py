@@ -6,6 +6,8 @@ import csv
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from workbench import bench, evaluate, train
 from workbench.checkpoint import load_verifier
@@ -82,3 +84,23 @@ def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
     log = (out / "log.jsonl").read_text().splitlines()
     assert len(log) == 1
     assert json.loads((out / "budget.json").read_text())["training"]["epochs_run"] == 1
+
+
+def test_cosine_schedule_continues_from_saved_weights(run, corpus, tmp_path):
+    start = run / "tiny.safetensors"
+    common = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "64", "--loss", "ce",
+              "--pairs-per-epoch", "64", "--init-from", str(start), "--quiet"]
+    out = tmp_path / "cosine"
+    assert train.main(common + ["--epochs", "2", "--lr-schedule", "cosine", "--out", str(out)]) == 0
+    lrs = [json.loads(line)["lr_end"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([1e-3, 5e-4])  # one step per epoch: cos(0) then cos(pi/2)
+
+    frozen = tmp_path / "frozen"  # learning rate 0: the learned weights are the starting ones
+    assert train.main(common + ["--epochs", "1", "--lr", "0", "--out", str(frozen)]) == 0
+    before = load_file(str(start))
+    after = load_file(str(frozen / "frozen.safetensors"))
+    convs = [k for k in before if k.endswith("conv1.weight")]
+    assert convs and all(torch.equal(before[k], after[k]) for k in convs)
+
+    wider = ["--config", "paper"]
+    assert train.main(common + wider + ["--epochs", "1", "--out", str(tmp_path / "mismatch")]) == 2

@@ -86,5 +86,5 @@ def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
         from workbench.models.fusion import fuse_for_inference
 
         model = fuse_for_inference(model)
-    return model, meta, pre
+    return model.to(device), meta, pre
 

@@ -69,14 +69,16 @@ class Gallery:
 def verifier_scorer(model: torch.nn.Module, batch_size: int = 64) -> Scorer:
     """Scores with the pairwise verifier: p1 of (reference, questioned) for each reference."""
 
+    device = next(model.parameters()).device
+
     def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
         out = []
         with torch.inference_mode():
             for start in range(0, len(references), batch_size):
                 refs = references[start : start + batch_size]
                 query = np.repeat(questioned[None], len(refs), axis=0)
-                logits = model(images_to_tensor(refs), images_to_tensor(query))
-                out.append(torch.softmax(logits, 1)[:, 0].double().numpy())
+                logits = model(images_to_tensor(refs).to(device), images_to_tensor(query).to(device))
+                out.append(torch.softmax(logits, 1)[:, 0].double().cpu().numpy())
         return np.concatenate(out)
 
     return score

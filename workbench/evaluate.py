@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model, meta, pre = load_verifier(args.weights, fuse=True)
         training = meta.get("training", {})
-        seed = args.seed if args.seed is not None else training.get("seed", 0)
+        seed = args.seed if args.seed is not None else training.get("split_seed", training.get("seed", 0))
         val_writers = args.val_writers if args.val_writers is not None else training.get("val_writers")
         split = "all" if args.writers == "all" else args.split
         protocols = args.protocol or training.get("protocol") or []

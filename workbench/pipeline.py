@@ -78,6 +78,7 @@ class Workbench:
     Args:
         weights: a ``.safetensors`` file with its ``.json`` beside it; None = preprocessing only.
         preprocess_config: used when no weights are loaded (weights carry their own).
+        device: ``cuda`` when a GPU is present (a Hugging Face Space with one), else ``cpu``.
     """
 
     def __init__(
@@ -85,14 +86,30 @@ class Workbench:
         weights: str | Path | None = None,
         *,
         preprocess_config: PreprocessConfig | None = None,
+        device: str | None = None,
     ) -> None:
+        import torch
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
         self.meta: dict = {}
         self.preprocess_config = preprocess_config or PreprocessConfig()
         if weights is not None:
             from workbench.checkpoint import load_verifier
 
-            self.model, self.meta, self.preprocess_config = load_verifier(weights, fuse=True)
+            self.model, self.meta, self.preprocess_config = load_verifier(weights, device=self.device, fuse=True)
+
+    def validation_rates(self, threshold: float) -> dict | None:
+        """FAR and FRR of the validation writers at ``threshold`` (the nearest tabulated
+        threshold of the weights' JSON), with the pair counts; None when the JSON has no curve."""
+        curve = self.meta.get("validation", {}).get("curve")
+        if not curve:
+            return None
+        index = int(np.argmin(np.abs(np.asarray(curve["threshold"]) - float(threshold))))
+        return {
+            "threshold": curve["threshold"][index], "far": curve["far"][index], "frr": curve["frr"][index],
+            "n_genuine": curve["n_genuine"], "n_forged": curve["n_forged"],
+        }
 
     @property
     def threshold(self) -> float:
@@ -147,10 +164,11 @@ class Workbench:
         ref = self.normalize(reference).image
         query = self.normalize(questioned).image
         with torch.inference_mode():
-            logits, explanation = self.model(images_to_tensor(ref), images_to_tensor(query), explain=True)
-        maps = [None if m is None else m[0].float().numpy() for m in explanation.block_maps]
+            x1, x2 = images_to_tensor(ref).to(self.device), images_to_tensor(query).to(self.device)
+            logits, explanation = self.model(x1, x2, explain=True)
+        maps = [None if m is None else m[0].float().cpu().numpy() for m in explanation.block_maps]
         cross = None
         if explanation.cross_attention is not None:
-            cross = tuple(a[0].float().numpy() for a in explanation.cross_attention)
+            cross = tuple(a[0].float().cpu().numpy() for a in explanation.cross_attention)
         score = float(torch.softmax(logits, 1)[0, 0])
         return PairExplanation(reference=ref, questioned=query, block_maps=maps, cross_attention=cross, score=score)

@@ -2,12 +2,15 @@
 
 Copies the weights and their JSON into ``weights/`` and adds to the JSON what the regression
 test checks: the scores of fixed pairs of the synthetic ``examples/`` (same writer and skilled
-forgery), and the test metrics of the ``evaluate`` runs given with ``--eval``.
+forgery), the test metrics of the ``evaluate`` runs given with ``--eval``, and, from an
+``evaluate --split val`` run given with ``--val-eval``, the validation writers' FAR and FRR at
+every threshold (the app shows them next to its threshold control).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -41,11 +44,31 @@ def example_scores(weights: str | Path) -> list[dict]:
     return out
 
 
+def validation_curve(folder: str | Path, *, steps: int = 200) -> dict:
+    """FAR and FRR of the validation pairs scored in ``folder/scores.csv`` at thresholds
+    0, 1/steps, ..., 1 (lists of floats in 0..1), with the pair counts."""
+    import numpy as np
+
+    from workbench import metrics
+
+    with (Path(folder) / "scores.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = np.array([int(r["label"]) for r in rows])
+    scores = np.array([float(r["score"]) for r in rows])
+    thresholds = [round(i / steps, 6) for i in range(steps + 1)]
+    rates = [metrics.far_frr(labels, scores, t) for t in thresholds]
+    return {
+        "threshold": thresholds, "far": [r["far"] for r in rates], "frr": [r["frr"] for r in rates],
+        "n_genuine": int(labels.sum()), "n_forged": int((labels == 0).sum()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.ship", description=__doc__)
     parser.add_argument("--model", required=True, help="the exported NAME.safetensors of a run")
     parser.add_argument("--name", default="verifier", help="name under weights/")
     parser.add_argument("--eval", action="append", default=[], help="an evaluate --out folder (metrics.json)")
+    parser.add_argument("--val-eval", help="an evaluate --split val --out folder (scores.csv)")
     parser.add_argument("--dest", default=str(ROOT / "weights"))
     args = parser.parse_args(argv)
     source = Path(args.model).with_suffix(".safetensors")
@@ -62,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluations.append({k: v for k, v in metrics.items() if k != "weights"})
     if evaluations:
         meta["test"] = evaluations
+    if args.val_eval:
+        meta.setdefault("validation", {})["curve"] = validation_curve(args.val_eval)
     (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     meta["examples"] = example_scores(weights)
     (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--augment", action="store_true", help="light affine augmentation and random pair order")
     p.add_argument("--max-minutes", type=float, default=0, help="stop after the epoch that reaches this wall time (0 = no limit)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="initialisation, pair order and augmentation seed")
+    p.add_argument("--split-seed", type=int, default=0, help="writer split seed (keep it fixed to compare runs)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine: decay the learning rate to 0 over --epochs x --pairs-per-epoch")
+    p.add_argument("--init-from", help="start from this saved model's weights (NAME.safetensors), fresh optimizer")
     p.add_argument("--val-writers", type=float, help="validation writers (count or fraction) per corpus")
     p.add_argument("--max-val-pairs", type=int, default=4000, help="validation pairs scored per epoch (seeded sample)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
@@ -112,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     pre = PreprocessConfig(height=config.input_height, width=config.input_width)
     try:
-        train, sources = split_pairs(args.data, args.protocol, "train", seed=args.seed, val_writers=args.val_writers)
-        val, _ = split_pairs(args.data, args.protocol, "val", seed=args.seed, val_writers=args.val_writers)
+        train, sources = split_pairs(args.data, args.protocol, "train", seed=args.split_seed, val_writers=args.val_writers)
+        val, _ = split_pairs(args.data, args.protocol, "val", seed=args.split_seed, val_writers=args.val_writers)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -133,6 +138,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     model = build_model(config=config)
+    if args.init_from:
+        from workbench.checkpoint import load_meta
+
+        start_config = ModelConfig.from_dict(load_meta(args.init_from)["model"])
+        if start_config != config:
+            print(f"error: {args.init_from} has a different model configuration", file=sys.stderr)
+            return 2
+        model.load_state_dict(load_file(str(Path(args.init_from).with_suffix(".safetensors"))))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = LOSSES[args.loss]
     augment = _augmenter(args.seed) if args.augment else None
@@ -141,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         state = _load_state(out, model, optimizer)
         print(f"resumed after epoch {state['epoch']} ({state['pairs_seen']} pairs seen)", file=sys.stderr)
     per_epoch = args.pairs_per_epoch or len(train)
+    steps_per_epoch = -(-per_epoch // args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
     log_file = (out / "log.jsonl").open("a", encoding="utf-8")
 
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
@@ -154,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         started, total_loss, seen = time.perf_counter(), 0.0, 0
         batches = range(0, len(order), args.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", unit="batch", disable=args.quiet)
-        for start in bar:
+        for step, start in enumerate(bar):
+            if args.lr_schedule == "cosine":
+                done = (epoch - 1) * steps_per_epoch + step
+                for group in optimizer.param_groups:
+                    group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * done / total_steps))
             chunk = [train[i] for i in order[start : start + args.batch_size]]
             x1 = images_to_tensor(bank.get([p.reference for p in chunk]))
             x2 = images_to_tensor(bank.get([p.questioned for p in chunk]))
@@ -178,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "epoch": epoch, "train_loss": total_loss / seen, "pairs": seen, "pairs_seen": state["pairs_seen"],
             "train_seconds": round(train_seconds, 1), "pairs_per_s": round(seen / train_seconds, 2),
             "val_eer": rate, "val_threshold": threshold, "val_acc_at_0.5": at_half["acc"],
-            "val_auc": metrics.auc(val_labels, scores), "wall_seconds": round(state["seconds"], 1),
+            "val_auc": metrics.auc(val_labels, scores), "lr_end": optimizer.param_groups[0]["lr"], "wall_seconds": round(state["seconds"], 1),
         }
         print(json.dumps(record), file=log_file, flush=True)
         if not args.quiet:

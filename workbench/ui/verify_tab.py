@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 import matplotlib.pyplot as plt
 
 from workbench.errors import SignatureInputError
+from workbench.explain import QuestionedAttribution, overlay_attribution
 from workbench.overlays import cross_attention_figure, overlay_heatmap
 from workbench.pipeline import Workbench
+from workbench.report import write_report
+from workbench.ui.gpu import on_gpu
+from workbench.ui.inputs import drawing_to_file, file_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+METHODS = {"Integrated Gradients": "integrated_gradients", "Grad-CAM": "gradcam"}
+DEFAULT_METHOD = "Integrated Gradients"
 
 
-def _paths(files) -> list[str]:
-    if not files:
-        return []
-    items = files if isinstance(files, list) else [files]
-    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in items]
+def _inputs(references, drawn_reference, questioned, drawn_questioned) -> tuple[list[str], str]:
+    """The reference paths (uploads, then the drawing) and the questioned path, or gr.Error."""
+    paths = file_paths(references)
+    drawn = drawing_to_file(drawn_reference)
+    if drawn:
+        paths.append(drawn)
+    if not paths:
+        raise gr.Error("Add at least one reference signature (upload it or draw it).")
+    uploaded = file_paths(questioned)
+    drawn_query = drawing_to_file(drawn_questioned)
+    if uploaded and drawn_query:
+        raise gr.Error("Give the questioned signature once: either upload it or draw it (clear the other).")
+    query = uploaded[0] if uploaded else drawn_query
+    if not query:
+        raise gr.Error("Add the questioned signature (upload it or draw it).")
+    return paths, query
+
+
+def rates_markdown(workbench: Workbench, threshold: float) -> str:
+    """The validation writers' error rates at ``threshold``, from the weights' JSON."""
+    rates = workbench.validation_rates(threshold)
+    if rates is None:
+        return "_The weights carry no validation curve: FAR/FRR at this threshold are unknown._"
+    return (
+        f"On the validation writers at threshold {rates['threshold']:.3f}: "
+        f"**FAR {100 * rates['far']:.1f}%** (forgeries accepted, of {rates['n_forged']}), "
+        f"**FRR {100 * rates['frr']:.1f}%** (genuine signatures rejected, of {rates['n_genuine']})."
+    )
 
 
 def _verdict_markdown(verdict, n_refs: int) -> str:
@@ -38,12 +68,9 @@ def create_tab(workbench: Workbench) -> None:
     has_model = workbench.model is not None
     validation = workbench.meta.get("validation", {})
 
-    def verify(references, questioned, threshold):
-        paths = _paths(references)
-        if not paths:
-            raise gr.Error("Add at least one reference signature.")
-        if not questioned:
-            raise gr.Error("Add the questioned signature.")
+    @on_gpu
+    def verify(references, questioned, threshold, drawn_reference=None, drawn_questioned=None):
+        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
         try:
             verdict = workbench.verify(paths, questioned, threshold=threshold)
         except (SignatureInputError, ValueError) as error:
@@ -52,14 +79,19 @@ def create_tab(workbench: Workbench) -> None:
         gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
         return _verdict_markdown(verdict, len(paths)), gallery, verdict.questioned, table
 
-    def explain(references, questioned):
-        paths = _paths(references)
-        if not paths or not questioned:
-            raise gr.Error("Add a reference and a questioned signature first.")
+    def _explanation(paths, questioned, method):
         try:
             result = workbench.explain(paths[0], questioned)
+            attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
+            saliency = attribution.attribute(result.reference, result.questioned)
         except (SignatureInputError, ValueError) as error:
             raise gr.Error(str(error)) from None
+        return result, saliency
+
+    @on_gpu
+    def explain(references, questioned, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
+        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+        result, saliency = _explanation(paths, questioned, method)
         overlays = []
         for i, maps in enumerate(result.block_maps, start=1):
             if maps is None:
@@ -70,7 +102,19 @@ def create_tab(workbench: Workbench) -> None:
         if result.cross_attention is not None:
             figure = cross_attention_figure(*result.cross_attention)
             plt.close(figure)
-        return overlays, figure
+        return overlays, figure, overlay_attribution(result.questioned, saliency)
+
+    @on_gpu
+    def report(references, questioned, threshold, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
+        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+        try:
+            verdict = workbench.verify(paths, questioned, threshold=threshold)
+        except (SignatureInputError, ValueError) as error:
+            raise gr.Error(str(error)) from None
+        result, saliency = _explanation(paths, questioned, method)
+        folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
+        return str(write_report(folder, workbench, paths, questioned, verdict, explanation=result,
+                                attribution=saliency, attribution_method=METHODS[method]))
 
     with gr.Tab("Verify"):
         if not has_model:
@@ -83,18 +127,33 @@ def create_tab(workbench: Workbench) -> None:
         )
         with gr.Row():
             references = gr.File(label="Reference signature(s)", file_count="multiple", file_types=["image"], elem_id="v-refs")
-            questioned = gr.Image(label="Questioned signature", type="filepath", sources=["upload", "clipboard"], elem_id="v-questioned")
+            # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the examiner's file's.
+            questioned = gr.File(label="Questioned signature", file_count="single", file_types=["image"], elem_id="v-questioned")
+        with gr.Accordion("Or draw the signatures", open=False):
+            with gr.Row():
+                drawn_reference = gr.Sketchpad(label="Draw a reference (added to the uploaded ones): pick the brush, then draw", type="numpy",
+                                               canvas_size=(600, 240), elem_id="v-draw-ref")
+                drawn_questioned = gr.Sketchpad(label="Draw the questioned signature: pick the brush, then draw", type="numpy",
+                                                canvas_size=(600, 240), elem_id="v-draw-questioned")
         default = float(validation.get("threshold", 0.5))
         threshold = gr.Slider(0.0, 1.0, value=default, step=0.001, label="Threshold (default: chosen on validation writers)", elem_id="v-threshold")
+        rates = gr.Markdown(rates_markdown(workbench, default), elem_id="v-rates")
         run = gr.Button("Verify", variant="primary", elem_id="v-run")
         verdict = gr.Markdown(elem_id="v-verdict")
         with gr.Row():
             ref_gallery = gr.Gallery(label="Normalized references (eq. 1-5)", columns=4, height=240, elem_id="v-ref-norm")
             query_image = gr.Image(label="Normalized questioned", type="numpy", interactive=False, elem_id="v-query-norm")
         scores = gr.Dataframe(headers=["reference", "score", "this reference alone"], label="Per-reference scores", interactive=False, elem_id="v-scores")
-        explain_button = gr.Button("Explain (attention heatmaps and cross-attention)", elem_id="v-explain")
+        with gr.Row():
+            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Attribution (captum)", elem_id="v-method")
+            explain_button = gr.Button("Explain (heatmaps, cross-attention, attribution)", elem_id="v-explain")
+            report_button = gr.Button("Examiner's report (HTML)", elem_id="v-report")
+        report_file = gr.File(label="Examiner's report: self-contained HTML, print it to PDF", elem_id="v-report-file")
         heatmaps = gr.Gallery(label="Difference SimAM heatmap after each dense block", columns=4, height=320, elem_id="v-heatmaps")
-        cross = gr.Plot(label="Cross-attention between the 21 SPP cells of both signatures", elem_id="v-cross")
+        with gr.Row():
+            cross = gr.Plot(label="Cross-attention between the 21 SPP cells of both signatures", elem_id="v-cross")
+            attribution_image = gr.Image(label="Attribution on the questioned signature: where the score's log-odds come from",
+                                         type="numpy", interactive=False, elem_id="v-attribution")
         if (EXAMPLES / "writer1_genuine_1.png").exists():
             gr.Examples(
                 examples=[
@@ -105,5 +164,11 @@ def create_tab(workbench: Workbench) -> None:
                 inputs=[references, questioned],
                 label="Synthetic examples",
             )
-        run.click(verify, inputs=[references, questioned, threshold], outputs=[verdict, ref_gallery, query_image, scores], api_name="verify")
-        explain_button.click(explain, inputs=[references, questioned], outputs=[heatmaps, cross], api_name="explain")
+        drawings = [drawn_reference, drawn_questioned]
+        threshold.change(lambda t: rates_markdown(workbench, t), inputs=threshold, outputs=rates,
+                         api_name="validation_rates", queue=False)
+        run.click(verify, inputs=[references, questioned, threshold] + drawings, outputs=[verdict, ref_gallery, query_image, scores], api_name="verify")
+        explain_button.click(explain, inputs=[references, questioned, method] + drawings,
+                             outputs=[heatmaps, cross, attribution_image], api_name="explain")
+        report_button.click(report, inputs=[references, questioned, threshold, method] + drawings,
+                            outputs=report_file, api_name="report")

@@ -1,0 +1,194 @@
+"""Evaluating an uploaded corpus (workbench/corpus_eval.py, workbench/data/archive.py)."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.corpus_eval import evaluate_archive
+from workbench.data.archive import safe_extract
+from workbench.errors import SignatureInputError
+
+WRITERS, GENUINE, FORGED = 2, 3, 2
+# Per writer: C(3, 2) = 3 genuine pairs and 3 x 2 = 6 forgery pairs.
+N_GENUINE, N_FORGED = WRITERS * 3, WRITERS * 6
+
+
+def make_corpus(folder: Path, *, writers: int = WRITERS, genuine: int = GENUINE, forgeries: int = FORGED) -> Path:
+    """A small synthetic corpus (writer-folders layout, small canvases) under ``folder``."""
+    from workbench.data.synthetic import SynthConfig, generate_corpus
+
+    small = SynthConfig(height_range=(80, 120), width_range=(240, 420), supersample=1)
+    generate_corpus(folder, writers=writers, genuine=genuine, forgeries=forgeries, seed=5, config=small)
+    return folder
+
+
+def zip_folder(folder: Path, archive: Path, *, prefix: str = "") -> Path:
+    """Zip every file under ``folder``, member names prefixed with ``prefix`` (e.g. ``corpus/``)."""
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                handle.write(path, prefix + path.relative_to(folder).as_posix())
+    return archive
+
+
+def make_tiny_weights(folder: Path) -> Path:
+    """A small untrained 96 x 96 verifier (as in the browser tests); returns the .safetensors path."""
+    import torch
+
+    from workbench.checkpoint import save_model
+    from workbench.config import ModelConfig, PreprocessConfig
+    from workbench.models import build_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(input_height=96, input_width=96)
+    meta = {"name": "tiny", "model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
+            "validation": {"threshold": 0.45}}
+    weights, _ = save_model(build_model(config=config).eval(), folder / "tiny", meta)
+    return weights
+
+
+@pytest.fixture(scope="module")
+def workbench(tmp_path_factory):
+    from workbench.pipeline import Workbench
+
+    return Workbench(make_tiny_weights(tmp_path_factory.mktemp("weights")))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "synthetic")
+
+
+@pytest.fixture(scope="module")
+def corpus_zip(corpus, tmp_path_factory) -> Path:
+    # Inside one top-level folder, as zipping a folder usually gives.
+    return zip_folder(corpus, tmp_path_factory.mktemp("zip") / "corpus.zip", prefix="synthetic/")
+
+
+def test_zipped_corpus_gives_metrics_figures_and_one_csv_row_per_pair(workbench, corpus_zip, tmp_path):
+    calls = []
+    result = evaluate_archive(workbench, corpus_zip, out_dir=tmp_path, progress=lambda f, m: calls.append((f, m)))
+    m = result.metrics
+    assert (m.n_pairs, m.n_genuine, m.n_forged, m.writers) == (N_GENUINE + N_FORGED, N_GENUINE, N_FORGED, WRITERS)
+    assert m.source == "layout writer-folders" and m.images_left_out == 0 and m.val_threshold == 0.45
+    assert 0 <= m.eer <= 1 and 0 <= m.auc <= 1 and 0 <= m.far <= 1 and 0 <= m.val_frr <= 1
+    assert {p.writer for p in result.pairs} == {"synth_0001", "synth_0002"}  # the top folder was stepped into
+    rows = dict(m.rows())
+    assert rows["pairs"] == "18" and rows["genuine pairs (label 1)"] == "6" and "AUC" in rows
+    assert result.scores.shape == (18,) and np.all((result.scores >= 0) & (result.scores <= 1))
+    with result.scores_csv.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == m.n_pairs and sum(int(r["label"]) for r in table) == N_GENUINE
+    assert table[0]["reference"].startswith("synth_0001/genuine/")
+    assert all(f is not None for f in (result.roc, result.det, result.histogram))
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(calls) >= 4
+
+
+def test_pairs_csv_chooses_the_pairs(workbench, corpus_zip, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "reference,questioned,label\n"
+        "synthetic/synth_0001/genuine/genuine_01.png,synthetic/synth_0001/genuine/genuine_02.png,1\n"
+        "synth_0002/genuine/genuine_01.png,synth_0002/genuine/genuine_03.png,1\n"  # relative to the top folder
+        "synthetic/synth_0001/genuine/genuine_01.png,synthetic/synth_0001/forged/forged_01.png,0\n"
+    )
+    result = evaluate_archive(workbench, corpus_zip, pairs, out_dir=tmp_path)
+    assert (result.metrics.n_pairs, result.metrics.n_genuine, result.metrics.n_forged) == (3, 2, 1)
+    assert result.metrics.source == "pairs CSV"
+    assert len(result.scores_csv.read_text().strip().splitlines()) == 1 + 3
+
+
+def test_unreadable_image_is_left_out_and_counted(workbench, corpus, tmp_path):
+    blank = tmp_path / "blank"
+    make_corpus(blank)
+    Image.new("L", (300, 100), 250).save(blank / "synth_0001" / "genuine" / "genuine_09.png")
+    result = evaluate_archive(workbench, zip_folder(blank, tmp_path / "c.zip"), out_dir=tmp_path)
+    assert result.metrics.images_left_out == 1 and list(result.left_out) == ["synth_0001/genuine/genuine_09.png"]
+    assert result.metrics.n_pairs == N_GENUINE + N_FORGED
+
+
+def test_not_a_zip(workbench, tmp_path):
+    fake = tmp_path / "corpus.zip"
+    fake.write_text("hello")
+    with pytest.raises(SignatureInputError, match="not a zip archive"):
+        evaluate_archive(workbench, fake)
+
+
+def test_empty_zip(workbench, tmp_path):
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(SignatureInputError, match="empty"):
+        evaluate_archive(workbench, empty)
+
+
+@pytest.mark.parametrize("name", ["../evil.png", "a/../../evil.png", "/tmp/evil.png", "C:\\evil.png"])
+def test_zip_slip_members_are_refused(tmp_path, name):
+    archive = tmp_path / "slip.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("ok/genuine/1.png", b"x")
+        handle.writestr(zipfile.ZipInfo(name), b"x")
+    with pytest.raises(SignatureInputError, match="absolute path|leaves its folder"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_too_many_members_or_bytes_are_refused(tmp_path):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        for i in range(5):
+            handle.writestr(f"w/{i}.png", b"\0" * 1000)
+    with pytest.raises(SignatureInputError, match="more than the 4 allowed"):
+        safe_extract(archive, tmp_path / "a", max_members=4)
+    with pytest.raises(SignatureInputError, match="expands to more than"):
+        safe_extract(archive, tmp_path / "b", max_bytes=2000)
+
+
+def test_csv_errors(workbench, corpus_zip, tmp_path):
+    missing = tmp_path / "missing.csv"
+    missing.write_text("reference,questioned\na.png,b.png\n")
+    with pytest.raises(SignatureInputError, match="lacks the column.*label"):
+        evaluate_archive(workbench, corpus_zip, missing)
+    absent = tmp_path / "absent.csv"
+    absent.write_text("reference,questioned,label\nsynth_0001/genuine/genuine_01.png,nowhere/x.png,0\n")
+    with pytest.raises(SignatureInputError, match="not in the zip: nowhere/x.png"):
+        evaluate_archive(workbench, corpus_zip, absent)
+    bad_label = tmp_path / "label.csv"
+    bad_label.write_text("reference,questioned,label\nsynth_0001/genuine/genuine_01.png,synth_0001/genuine/genuine_02.png,yes\n")
+    with pytest.raises(SignatureInputError, match="line 2.*must be 1"):
+        evaluate_archive(workbench, corpus_zip, bad_label)
+
+
+def test_unknown_layout_and_one_kind_of_pairs(workbench, tmp_path):
+    flat = tmp_path / "flat.zip"
+    with zipfile.ZipFile(flat, "w") as handle:
+        handle.writestr("notes.txt", "no images here")
+    with pytest.raises(SignatureInputError, match="No image files found"):
+        evaluate_archive(workbench, flat)
+    genuine_only = tmp_path / "genuine_only"
+    make_corpus(genuine_only, writers=1, forgeries=0)
+    with pytest.raises(SignatureInputError, match="Need both genuine and forgery"):
+        evaluate_archive(workbench, zip_folder(genuine_only, tmp_path / "g.zip"))
+
+
+def test_no_weights_loaded(corpus_zip):
+    from workbench.pipeline import Workbench
+
+    with pytest.raises(ValueError, match="No verifier weights"):
+        evaluate_archive(Workbench(None), corpus_zip)
+
+
+def test_model_card_summary_and_absent_card(workbench):
+    from workbench.ui.model_card_tab import card_markdown, summary_rows
+
+    rows = dict(summary_rows(workbench.meta))
+    assert rows["name"] == "tiny" and rows["input size (H x W)"] == "96 x 96" and rows["validation threshold"] == "0.4500"
+    assert len(rows["weights SHA-256"]) == 64
+    text = card_markdown(workbench)  # the shipped card describes other weights: it says so
+    assert "No model card found" in text or "not the weights this card describes" in text

@@ -1,0 +1,175 @@
+"""Identify tab: the slides' writer CLASSIFIER (closed set) against the Siamese VERIFIER (enrollment).
+
+Writers a user enrolls or removes change that browser session's own gallery only: a ``gr.State``
+that starts empty (the shared synthetic writers are used) and holds a copy of them from the
+session's first enrollment or removal on. Nothing leaks to other users; it vanishes with the session.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import gradio as gr
+
+from workbench.enrollment import Gallery
+from workbench.errors import SignatureInputError
+from workbench.identification import (
+    DEFAULT_COMPARISON,
+    Identification,
+    IdentificationDesk,
+    drawn_signature,
+)
+from workbench.pipeline import Workbench
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+EXPLANATION = (
+    "**Two ways to answer \"who wrote this?\"** The **writer classifier** (Conv-Pool-Dense, one "
+    "output per training writer) always names one of the writers it was trained on, however "
+    "unfamiliar the signature: adding a writer means retraining it. The **Siamese verifier** "
+    "compares the signature with each enrolled writer's references and ranks writers by mean "
+    "score; enrolling a writer takes a few references and changes no weights, and when the best "
+    "score is under the threshold it answers *no enrolled writer matches*."
+)
+
+
+def _paths(files) -> list[str]:
+    if not files:
+        return []
+    items = files if isinstance(files, list) else [files]
+    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in items]
+
+
+def _comparison_markdown(path: Path) -> str:
+    if path.exists():
+        return "### Measured comparison\n\n" + path.read_text(encoding="utf-8")
+    return (
+        "### Measured comparison\n\nNot measured yet: train a classifier with held-out writers "
+        "(`python -m workbench.identify train --data CORPUS --out weights --holdout-writers 10`), run "
+        "`python -m workbench.identify compare --classifier weights/writer_classifier.safetensors "
+        f"--verifier weights/verifier.safetensors` and save its table as `{path.parent.name}/{path.name}`."
+    )
+
+
+def _writers_table(desk: IdentificationDesk, gallery: Gallery) -> list[list]:
+    def trained_on(writer: str) -> str:
+        if not desk.has_classifier:
+            return "no classifier"
+        return "yes" if desk.classifier_knows(writer) else "no"
+
+    return [[w, len(gallery.references(w)), trained_on(w)] for w in gallery.writers]
+
+
+def _decision_markdown(result: Identification) -> str:
+    colour = "#1a7f37" if result.accepted else "#b42318"
+    answer = html.escape(result.best.writer) if result.accepted else "no enrolled writer matches"
+    lines = [f"<h3 style='color:{colour}' id='i-verdict'>Verifier: {answer}</h3>", "",
+             f"Verification: {result.decision}."]
+    if result.guesses:
+        top = result.guesses[0]
+        lines.append(f"Classifier: **{top.writer}** ({100 * top.probability:.1f}%), necessarily one of its training writers.")
+    lines += ["", f"*{result.classifier_note}*"]
+    return "\n".join(lines)
+
+
+def _verdict(rank: int, accepted: bool) -> str:
+    if rank != 1:
+        return ""
+    return "match" if accepted else "below threshold"
+
+
+def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> None:
+    """The tab's components and events; call inside a ``gr.Blocks`` context.
+
+    Args:
+        workbench: the verifier.
+        desk: the classifier and the shared synthetic writers; built from ``workbench`` (and
+            ``weights/writer_classifier.safetensors`` when present) when None.
+    """
+    with gr.Tab("Identify"):
+        if workbench.model is None:
+            gr.Markdown("**No verifier weights found** (`weights/verifier.safetensors`): identification is unavailable.")
+            return
+        desk = desk or IdentificationDesk(workbench)
+
+        def session(gallery: Gallery | None) -> Gallery:
+            return desk.session_gallery() if gallery is None else gallery
+
+        def identify(questioned, drawn, gallery):
+            source = questioned or drawn_signature(drawn)
+            if source is None:
+                raise gr.Error("Upload or draw the questioned signature first.")
+            try:
+                result = desk.identify(source, top=5, gallery=gallery if gallery is not None else desk.gallery)
+            except (SignatureInputError, ValueError) as error:
+                raise gr.Error(str(error)) from None
+            guesses = [[i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(result.guesses, start=1)]
+            if not desk.has_classifier:
+                guesses = [["-", "(no classifier loaded)", "-"]]
+            ranking = [[i, m.writer, f"{m.score:.4f}", ", ".join(f"{s:.3f}" for s in m.scores),
+                        _verdict(i, result.accepted)] for i, m in enumerate(result.matches, start=1)]
+            return _decision_markdown(result), guesses, ranking
+
+        def enroll(name, files, drawn, gallery):
+            gallery = session(gallery)
+            sources = _paths(files)
+            drawing = drawn_signature(drawn)
+            if drawing is not None:
+                sources.append(drawing)
+            try:
+                name = desk.enroll(name, sources, gallery=gallery)
+            except (SignatureInputError, ValueError) as error:
+                raise gr.Error(str(error)) from None
+            note = (f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), no retraining. "
+                    "Identify one of their signatures: the verifier can rank them at once"
+                    + ("; the classifier cannot name them." if not desk.classifier_knows(name) else "."))
+            return note, _writers_table(desk, gallery), gallery
+
+        def remove(name, gallery):
+            gallery = session(gallery)
+            try:
+                desk.remove(name, gallery=gallery)
+            except (SignatureInputError, ValueError) as error:
+                raise gr.Error(str(error)) from None
+            return f"Removed **{name.strip()}** from your enrolled writers.", _writers_table(desk, gallery), gallery
+
+        gr.Markdown(EXPLANATION)
+        gallery_state = gr.State(None)
+        with gr.Row():
+            questioned = gr.Image(label="Questioned signature", type="filepath", sources=["upload", "clipboard"], elem_id="i-questioned")
+            drawn = gr.Sketchpad(label="... or draw it (used when no file is uploaded)", type="numpy", canvas_size=(800, 300),
+                                 brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"), elem_id="i-draw")
+        run = gr.Button("Identify", variant="primary", elem_id="i-run")
+        decision = gr.Markdown(elem_id="i-decision")
+        with gr.Row():
+            classifier_table = gr.Dataframe(headers=["rank", "writer", "probability"], label="Writer classifier: top 5 of its training writers",
+                                            interactive=False, elem_id="i-classifier")
+            verifier_table = gr.Dataframe(headers=["rank", "writer", "mean score", "per-reference scores", "verdict"],
+                                          label=f"Verifier: enrolled writers by mean score (threshold {desk.threshold:.4f})",
+                                          interactive=False, elem_id="i-verifier")
+        if (EXAMPLES / "writer1_genuine_3.png").exists():
+            gr.Examples(examples=[[str(EXAMPLES / "writer1_genuine_3.png")], [str(EXAMPLES / "writer2_genuine_3.png")]],
+                        inputs=[questioned], label="Synthetic questioned signatures (enroll their writer below first)")
+        gr.Markdown(
+            "### Enroll a new writer\nA name and a few genuine signatures (files and/or a drawing). Writers you "
+            "enroll stay in your browser session only; the synthetic writers are shared demo writers."
+        )
+        name = gr.Textbox(label="Writer's name", placeholder="e.g. Ada Lovelace", elem_id="i-name")
+        with gr.Row():
+            files = gr.File(label="Reference signatures", file_count="multiple", file_types=["image"], elem_id="i-enroll-files")
+            enroll_drawn = gr.Sketchpad(label="... and/or draw one", type="numpy", canvas_size=(800, 300),
+                                        brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"), elem_id="i-enroll-draw")
+        with gr.Row():
+            enroll_button = gr.Button("Enroll", variant="primary", elem_id="i-enroll")
+            remove_button = gr.Button("Remove the named writer", elem_id="i-remove")
+        status = gr.Markdown(elem_id="i-enroll-status")
+        writers = gr.Dataframe(value=_writers_table(desk, desk.gallery), headers=["writer", "references", "classifier trained on it"],
+                               label="Enrolled writers", interactive=False, elem_id="i-writers")
+        if (EXAMPLES / "writer1_genuine_2.png").exists():
+            gr.Examples(examples=[["writer 1 (examples)", [str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")]]],
+                        inputs=[name, files], label="Synthetic writer to enroll")
+        gr.Markdown(_comparison_markdown(DEFAULT_COMPARISON), elem_id="i-comparison")
+        run.click(identify, inputs=[questioned, drawn, gallery_state], outputs=[decision, classifier_table, verifier_table], api_name="identify")
+        enroll_button.click(enroll, inputs=[name, files, enroll_drawn, gallery_state], outputs=[status, writers, gallery_state], api_name="enroll")
+        remove_button.click(remove, inputs=[name, gallery_state], outputs=[status, writers, gallery_state], api_name="remove_writer")

@@ -1,0 +1,53 @@
+"""Turning what the browser sends (uploaded files, drawings) into signature sources."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DRAWINGS = Path(tempfile.gettempdir()) / "signature-workbench-drawings"
+
+
+def file_paths(files) -> list[str]:
+    """Paths of a gr.File value (None, one file or a list; str or objects with ``.name``)."""
+    if not files:
+        return []
+    items = files if isinstance(files, list) else [files]
+    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in items]
+
+
+def drawing_to_file(value) -> str | None:
+    """Save a drawn signature (a gr.Sketchpad / gr.ImageEditor value) as a PNG file.
+
+    The file is named by the SHA-256 of its bytes, so the same drawing gives the same file and
+    the examiner's report can cite its hash. Transparent canvas becomes white paper.
+
+    Returns:
+        The PNG's path, or None when nothing was drawn (no value, or a fully transparent or
+        uniform canvas).
+    """
+    if value is None:
+        return None
+    image = value.get("composite") if isinstance(value, dict) else value
+    if image is None:
+        return None
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 4:
+        alpha = array[..., 3:4].astype(np.float32) / 255.0
+        rgb = array[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        array = rgb.round().astype(np.uint8)
+    if array.size == 0 or int(array.max()) == int(array.min()):
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    DRAWINGS.mkdir(parents=True, exist_ok=True)
+    path = DRAWINGS / f"drawn_{hashlib.sha256(data).hexdigest()[:16]}.png"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
