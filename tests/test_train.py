@@ -104,3 +104,28 @@ def test_cosine_schedule_continues_from_saved_weights(run, corpus, tmp_path):
 
     wider = ["--config", "paper"]
     assert train.main(common + wider + ["--epochs", "1", "--out", str(tmp_path / "mismatch")]) == 2
+
+
+def test_bench_app_times_the_apps_actions(run, capsys):
+    assert bench.main(["--app", "--weights", str(run / "tiny.safetensors"), "--repeats", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("verdict_ms_1_reference", "verdict_ms_5_references", "explanation_ms", "report_ms"):
+        assert result[key] > 0
+
+
+def test_ablation_tables_report_each_variant_run(corpus, tmp_path, capsys):
+    from workbench import ablate
+
+    args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path), "--input-size", "48",
+            "--epochs", "1", "--pairs-per-epoch", "64", "--only", "baseline", "--only", "ce", "--quiet"]
+    assert ablate.main(args) == 0
+    text = (tmp_path / "ablation.md").read_text()
+    assert capsys.readouterr().out.rstrip("\n").endswith(text.rstrip("\n"))  # printed after each run's own lines
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "not run" in rows["+ both (full)"] and "not run" not in rows["baseline"]
+    assert "not run" not in rows["cross-entropy"]
+    baseline = json.loads((tmp_path / "baseline" / "baseline.json").read_text())
+    assert baseline["model"]["attention"] == "none" and baseline["model"]["cross_attention"] is False
+    assert json.loads((tmp_path / "ce" / "ce.json").read_text())["training"]["loss"] == "ce"
+    assert ablate.main(args) == 0  # finished variants are read back, not retrained
+    assert (tmp_path / "ablation.md").read_text() == text

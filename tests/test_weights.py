@@ -30,6 +30,19 @@ def test_shipped_weights_give_the_recorded_example_scores(meta):
         assert verdict.score == pytest.approx(pair["score"], abs=1e-4), pair
 
 
+def test_shipped_weights_decide_every_app_example_right():
+    from workbench.examples import load_rows
+
+    rows = load_rows(ROOT / "examples")
+    recorded = json.loads((ROOT / "examples" / "examples.json").read_text())
+    assert rows and recorded["weights_sha256"] == json.loads(WEIGHTS.with_suffix(".json").read_text())["weights_sha256"]
+    bench = Workbench(WEIGHTS)
+    for row in rows:
+        verdict = bench.verify(row["references"], row["questioned"])
+        assert verdict.genuine == row["expected_genuine"], row
+        assert verdict.score == pytest.approx(row["score"], abs=1e-4), row
+
+
 @pytest.mark.real_data
 def test_bhsig_b_test_accuracy_matches_the_model_card(meta, tmp_path, capsys):
     recorded = [t for t in meta.get("test", []) if "Bengali" in t["data"][0]["path"]]

@@ -5,6 +5,11 @@ ms/pair at batch 1 and batch 32 (eval, BatchNorm folded into convolutions,
 ``torch.inference_mode``, channels_last), training
 ms/pair (forward, focal loss, backward, Adam step at batch 64), peak resident memory, torch
 version and thread count. Timings are medians over repeats after a warm-up.
+
+``--app`` instead times what the app does with the shipped weights on the synthetic
+``examples/`` files: the verdict for one questioned signature against one and against five
+references (decode, eq. 1-5, scoring), the full explanation (difference-SimAM maps,
+cross-attention figure, Integrated Gradients attribution, overlays) and the examiner's report.
 """
 
 from __future__ import annotations
@@ -90,15 +95,72 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
     return result
 
 
+def bench_app(weights: str, repeats: int) -> dict[str, float]:
+    """Median ms of the app's actions (see the module docstring) with ``weights``."""
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from workbench.explain import QuestionedAttribution, overlay_attribution
+    from workbench.overlays import cross_attention_figure, overlay_heatmap
+    from workbench.pipeline import Workbench
+    from workbench.report import write_report
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    refs = [examples / f"writer1_genuine_{i}.png" for i in (1, 2, 3)] + [examples / f"writer2_genuine_{i}.png" for i in (1, 2)]
+    questioned = examples / "writer1_forgery_1.png"
+    bench = Workbench(weights)
+
+    def explain() -> None:
+        result = bench.explain(refs[0], questioned)
+        for maps in result.block_maps:
+            if maps is not None:
+                overlay_heatmap(result.reference, maps[0]), overlay_heatmap(result.questioned, maps[1])
+        figure = cross_attention_figure(*result.cross_attention)
+        figure.savefig(io.BytesIO(), format="png")
+        plt.close(figure)
+        saliency = QuestionedAttribution(bench.model, method="integrated_gradients", output="log_odds").attribute(
+            result.reference, result.questioned)
+        overlay_attribution(result.questioned, saliency)
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
+
+    def report() -> None:
+        verdict = bench.verify(refs[:1], questioned)
+        result = bench.explain(refs[0], questioned)
+        saliency = QuestionedAttribution(bench.model, method="integrated_gradients", output="log_odds").attribute(
+            result.reference, result.questioned)
+        write_report(folder / "report.html", bench, [str(r) for r in refs[:1]], str(questioned), verdict,
+                     explanation=result, attribution=saliency)
+
+    return {
+        "verdict_ms_1_reference": 1000 * _median_seconds(lambda: bench.verify(refs[:1], questioned), repeats),
+        "verdict_ms_5_references": 1000 * _median_seconds(lambda: bench.verify(refs, questioned), repeats),
+        "explanation_ms": 1000 * _median_seconds(explain, repeats),
+        "report_ms": 1000 * _median_seconds(report, max(1, repeats // 2)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__)
     parser.add_argument("--config", choices=["compact", "paper"], default="compact")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--app", action="store_true", help="time the app's actions with --weights instead")
+    parser.add_argument("--weights", default=None, help="for --app (default: weights/verifier.safetensors)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.app:
+        from workbench.pipeline import DEFAULT_WEIGHTS
+
+        timings = bench_app(args.weights or str(DEFAULT_WEIGHTS), args.repeats)
+        result = {"app": True, **timings, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "cpu": platform.processor() or platform.machine()}
+        print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
+        return 0
     config = ModelConfig(width=args.config, input_height=args.input_size, input_width=args.input_size)
     result = {
         "config": args.config,

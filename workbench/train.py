@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, help="corpus folder (repeat for several)")
     p.add_argument("--protocol", action="append", required=True, help="one for all corpora or one per --data")
     p.add_argument("--config", choices=["compact", "paper"], default="compact", help="backbone width")
+    p.add_argument("--growth-rate", type=int, default=0, help="override the width's growth rate (0 = the width's)")
+    p.add_argument("--stem-channels", type=int, default=0, help="override the width's stem channels (0 = the width's)")
     p.add_argument("--attention", choices=ATTENTIONS, default="diff_simam")
     p.add_argument("--cross-attention", choices=["on", "off"], default="on")
     p.add_argument("--loss", choices=sorted(LOSSES), default="focal")
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or out.name
     height, _, width = args.input_size.lower().partition("x")
     config = ModelConfig(
-        width=args.config, attention=args.attention, cross_attention=args.cross_attention == "on",
+        width=args.config, growth_rate=args.growth_rate, stem_channels=args.stem_channels, attention=args.attention, cross_attention=args.cross_attention == "on",
         input_height=int(height), input_width=int(width or height),
     )
     pre = PreprocessConfig(height=config.input_height, width=config.input_width)

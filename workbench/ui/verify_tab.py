@@ -9,6 +9,7 @@ import gradio as gr
 import matplotlib.pyplot as plt
 
 from workbench.errors import SignatureInputError
+from workbench.examples import load_rows
 from workbench.explain import QuestionedAttribution, overlay_attribution
 from workbench.overlays import cross_attention_figure, overlay_heatmap
 from workbench.pipeline import Workbench
@@ -129,6 +130,14 @@ def create_tab(workbench: Workbench) -> None:
             references = gr.File(label="Reference signature(s)", file_count="multiple", file_types=["image"], elem_id="v-refs")
             # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the examiner's file's.
             questioned = gr.File(label="Questioned signature", file_count="single", file_types=["image"], elem_id="v-questioned")
+        rows = load_rows(EXAMPLES)
+        if rows:
+            gr.Examples(
+                examples=[[row["references"], row["questioned"]] for row in rows],
+                inputs=[references, questioned],
+                label="Synthetic examples (the generator's writers; expected: "
+                + ", ".join("genuine" if row["expected_genuine"] else "forgery" for row in rows) + ")",
+            )
         with gr.Accordion("Or draw the signatures", open=False):
             with gr.Row():
                 drawn_reference = gr.Sketchpad(label="Draw a reference (added to the uploaded ones): pick the brush, then draw", type="numpy",
@@ -142,7 +151,7 @@ def create_tab(workbench: Workbench) -> None:
         verdict = gr.Markdown(elem_id="v-verdict")
         with gr.Row():
             ref_gallery = gr.Gallery(label="Normalized references (eq. 1-5)", columns=4, height=240, elem_id="v-ref-norm")
-            query_image = gr.Image(label="Normalized questioned", type="numpy", interactive=False, elem_id="v-query-norm")
+            query_image = gr.Image(label="Normalized questioned", type="numpy", interactive=False, height=240, elem_id="v-query-norm")
         scores = gr.Dataframe(headers=["reference", "score", "this reference alone"], label="Per-reference scores", interactive=False, elem_id="v-scores")
         with gr.Row():
             method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Attribution (captum)", elem_id="v-method")
@@ -153,17 +162,7 @@ def create_tab(workbench: Workbench) -> None:
         with gr.Row():
             cross = gr.Plot(label="Cross-attention between the 21 SPP cells of both signatures", elem_id="v-cross")
             attribution_image = gr.Image(label="Attribution on the questioned signature: where the score's log-odds come from",
-                                         type="numpy", interactive=False, elem_id="v-attribution")
-        if (EXAMPLES / "writer1_genuine_1.png").exists():
-            gr.Examples(
-                examples=[
-                    [[str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")], str(EXAMPLES / "writer1_genuine_3.png")],
-                    [[str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")], str(EXAMPLES / "writer1_forgery_1.png")],
-                    [[str(EXAMPLES / "writer2_genuine_1.png")], str(EXAMPLES / "writer2_forgery_1.png")],
-                ],
-                inputs=[references, questioned],
-                label="Synthetic examples",
-            )
+                                         type="numpy", interactive=False, height=320, elem_id="v-attribution")
         drawings = [drawn_reference, drawn_questioned]
         threshold.change(lambda t: rates_markdown(workbench, t), inputs=threshold, outputs=rates,
                          api_name="validation_rates", queue=False)
