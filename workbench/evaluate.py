@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         seed = args.seed if args.seed is not None else training.get("split_seed", training.get("seed", 0))
         val_writers = args.val_writers if args.val_writers is not None else training.get("val_writers")
         split = "all" if args.writers == "all" else args.split
-        protocols = args.protocol or training.get("protocol") or []
+        # Every writer is evaluated with --writers all: the training protocol does not apply.
+        protocols = args.protocol or ([] if split == "all" else training.get("protocol") or [])
         if split != "all" and not protocols:
             raise ValueError("Give --protocol (or --writers all).")
         pairs, sources = split_pairs(

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="verifier", help="name under weights/")
     parser.add_argument("--eval", action="append", default=[], help="an evaluate --out folder (metrics.json)")
     parser.add_argument("--val-eval", help="an evaluate --split val --out folder (scores.csv)")
+    parser.add_argument("--earlier-stage", action="append", default=[],
+                        help="JSON of a run this one started from (--init-from): its training budget is recorded too")
     parser.add_argument("--dest", default=str(ROOT / "weights"))
     args = parser.parse_args(argv)
     source = Path(args.model).with_suffix(".safetensors")
@@ -79,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = load_meta(source)
     meta["name"] = args.name
     meta["weights_sha256"] = file_sha256(weights)
+    stages = [load_meta(Path(stage).with_suffix(".json")).get("training", {}) for stage in args.earlier_stage]
+    if stages:
+        meta["training"]["earlier_stages"] = stages
+        every = stages + [meta["training"]]
+        meta["training"]["total_pairs_seen"] = sum(t.get("pairs_seen", 0) for t in every)
+        meta["training"]["total_wall_seconds"] = round(sum(t.get("wall_seconds", 0) for t in every), 1)
     evaluations = []
     for folder in args.eval:
         metrics = json.loads((Path(folder) / "metrics.json").read_text())
