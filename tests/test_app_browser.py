@@ -94,6 +94,7 @@ def test_verify_shows_verdict_normalized_images_and_heatmaps(page, output_dir):
     assert "Score" in text and "threshold" in text and "mean of 2 references" in text
     page.locator("#v-query-norm img").wait_for(timeout=10_000)
     assert page.locator("#v-ref-norm img").count() >= 2
+    assert page.locator("#v-ref-orig img").count() >= 2 and page.locator("#v-query-orig img").count() == 1
     assert page.locator("#v-scores").get_by_text("writer1_genuine_2.png").count() == 1
     page.locator("#v-explain").click()
     page.locator("#v-heatmaps img").first.wait_for(timeout=60_000)
@@ -182,12 +183,12 @@ def test_gradio_client_api(app_url):
 
     client = Client(app_url, verbose=False)
     refs = [handle_file(str(EXAMPLES / "writer2_genuine_1.png")), handle_file(str(EXAMPLES / "writer2_genuine_2.png"))]
-    verdict, gallery, normalized, table = client.predict(
+    verdict, originals, gallery, original, normalized, table = client.predict(
         references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,
         api_name="/verify",
     )
     assert "Score" in verdict and "threshold" in verdict
-    assert len(gallery) == 2 and normalized
+    assert len(gallery) == 2 and len(originals) == 2 and normalized and original
     assert [row[0] for row in table["data"]] == ["writer2_genuine_1.png", "writer2_genuine_2.png"]
     report = Path(client.predict(
         references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,

@@ -78,7 +78,8 @@ def create_tab(workbench: Workbench) -> None:
             raise gr.Error(str(error)) from None
         table = [[Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"] for p, s in zip(paths, verdict.scores)]
         gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
-        return _verdict_markdown(verdict, len(paths)), gallery, verdict.questioned, table
+        originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
+        return _verdict_markdown(verdict, len(paths)), originals, gallery, questioned, verdict.questioned, table
 
     def _explanation(paths, questioned, method):
         try:
@@ -150,6 +151,9 @@ def create_tab(workbench: Workbench) -> None:
         run = gr.Button("Verify", variant="primary", elem_id="v-run")
         verdict = gr.Markdown(elem_id="v-verdict")
         with gr.Row():
+            ref_originals = gr.Gallery(label="References as given", columns=4, height=240, elem_id="v-ref-orig")
+            query_original = gr.Image(label="Questioned as given", type="filepath", interactive=False, height=240, elem_id="v-query-orig")
+        with gr.Row():
             ref_gallery = gr.Gallery(label="Normalized references (eq. 1-5)", columns=4, height=240, elem_id="v-ref-norm")
             query_image = gr.Image(label="Normalized questioned", type="numpy", interactive=False, height=240, elem_id="v-query-norm")
         scores = gr.Dataframe(headers=["reference", "score", "this reference alone"], label="Per-reference scores", interactive=False, elem_id="v-scores")
@@ -166,7 +170,7 @@ def create_tab(workbench: Workbench) -> None:
         drawings = [drawn_reference, drawn_questioned]
         threshold.change(lambda t: rates_markdown(workbench, t), inputs=threshold, outputs=rates,
                          api_name="validation_rates", queue=False)
-        run.click(verify, inputs=[references, questioned, threshold] + drawings, outputs=[verdict, ref_gallery, query_image, scores], api_name="verify")
+        run.click(verify, inputs=[references, questioned, threshold] + drawings, outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores], api_name="verify")
         explain_button.click(explain, inputs=[references, questioned, method] + drawings,
                              outputs=[heatmaps, cross, attribution_image], api_name="explain")
         report_button.click(report, inputs=[references, questioned, threshold, method] + drawings,
