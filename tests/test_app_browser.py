@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,40 @@ def free_port() -> int:
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@contextmanager
+def served(workbench):
+    """The whole app on 127.0.0.1 and a free port, for ``workbench``; yields its URL."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from app import build_app
+
+    demo = build_app(workbench)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextmanager
+def chromium():
+    """Debian's chromium under playwright with the project's flags (skips when absent)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     import torch
 
-    from app import build_app
     from workbench.checkpoint import save_model
     from workbench.config import ModelConfig, PreprocessConfig
     from workbench.models import build_model
@@ -56,26 +85,17 @@ def app_url(tmp_path_factory):
     meta = {"model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
             "validation": {"threshold": 0.5, "curve": curve}}
     save_model(build_model(config=config).eval(), stem, meta)
-    demo = build_app(Workbench(stem.with_suffix(".safetensors")))
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(Workbench(stem.with_suffix(".safetensors"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(app_url)
         page.wait_for_selector("text=Signature Workbench", timeout=30_000)
         yield page
-        browser.close()
 
 
 def upload(page, path) -> None:

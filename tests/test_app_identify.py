@@ -8,11 +8,10 @@ first deterministically.
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.test_app_browser import chromium, served
 from tests.test_identification import new_writer_files, save_tiny_verifier
 
 pytestmark = pytest.mark.browser
@@ -20,27 +19,16 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from app import build_app
     from workbench.pipeline import Workbench
 
-    demo = build_app(Workbench(save_tiny_verifier(tmp_path_factory.mktemp("weights") / "tiny")))
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(Workbench(save_tiny_verifier(tmp_path_factory.mktemp("weights") / "tiny"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(app_url):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def open_tab(browser, app_url):

@@ -22,7 +22,7 @@ import numpy as np
 from workbench.enrollment import Gallery, Match, verifier_scorer
 from workbench.errors import SignatureInputError
 from workbench.pipeline import DEFAULT_WEIGHTS, Workbench
-from workbench.preprocess import ImageSource
+from workbench.preprocess import ImageSource, array_to_gray
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +91,10 @@ def drawn_signature(value: object) -> np.ndarray | None:
         value = value.get("composite")
     if value is None:
         return None
-    array = np.asarray(value)
-    if array.size == 0 or array.ndim not in (2, 3):
+    try:
+        grey = array_to_gray(np.asarray(value))
+    except SignatureInputError:  # an empty or oddly shaped canvas: nothing usable was drawn
         return None
-    values = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else max(float(array.max()), 1.0))
-    if values.ndim == 3:
-        rgb = values[:, :, :3] if values.shape[2] >= 3 else np.repeat(values[:, :, :1], 3, axis=2)
-        if values.shape[2] in (2, 4):
-            alpha = values[:, :, -1:]
-            rgb = rgb * alpha + (1.0 - alpha)
-        values = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    grey = np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
     return grey if (grey < 128).any() else None
 
 

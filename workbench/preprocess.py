@@ -71,7 +71,7 @@ def load_signature(source: ImageSource, *, config: PreprocessConfig = DEFAULT_CO
             ``config.max_pixels`` pixels, a side under ``config.min_side`` px, or no ink.
     """
     if isinstance(source, np.ndarray):
-        gray = _array_to_gray(source)
+        gray = array_to_gray(source)
     else:
         gray = _pil_to_gray(_open_image(source, config))
     _check_size(gray.shape[0], gray.shape[1], config)
@@ -152,19 +152,19 @@ def _check_size(height: int, width: int, config: PreprocessConfig) -> None:
 def _pil_to_gray(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return _array_to_gray(np.asarray(image))
+        return array_to_gray(np.asarray(image))
     if mode == "1":
         image = image.convert("L")
     elif mode == "P" or mode in _ALPHA_MODES or "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in _ALPHA_MODES:
-        return _array_to_gray(np.asarray(image.convert("RGBA")))
+        return array_to_gray(np.asarray(image.convert("RGBA")))
     if image.mode != "L":
         image = image.convert("RGB").convert("L")
     return np.asarray(image, dtype=np.uint8).copy()
 
 
-def _array_to_gray(array: np.ndarray) -> np.ndarray:
+def array_to_gray(array: np.ndarray) -> np.ndarray:
     """Any supported numpy image to (H, W) uint8; alpha composited on white."""
     a = np.asarray(array)
     if a.ndim == 3 and a.shape[2] == 1:

@@ -21,6 +21,7 @@ from workbench.identification import (
     drawn_signature,
 )
 from workbench.pipeline import Workbench
+from workbench.ui.inputs import file_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -32,13 +33,6 @@ EXPLANATION = (
     "score; enrolling a writer takes a few references and changes no weights, and when the best "
     "score is under the threshold it answers *no enrolled writer matches*."
 )
-
-
-def _paths(files) -> list[str]:
-    if not files:
-        return []
-    items = files if isinstance(files, list) else [files]
-    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in items]
 
 
 def _comparison_markdown(path: Path) -> str:
@@ -113,7 +107,7 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
 
         def enroll(name, files, drawn, gallery):
             gallery = session(gallery)
-            sources = _paths(files)
+            sources = file_paths(files)
             drawing = drawn_signature(drawn)
             if drawing is not None:
                 sources.append(drawing)
