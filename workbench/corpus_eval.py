@@ -9,7 +9,6 @@ the zip's root. Images that preprocessing refuses are left out and counted, not 
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from workbench.data.pairs import Pair, make_pairs
 from workbench.data.readers import read_corpus
 from workbench.errors import SignatureInputError
 from workbench.plots import det_figure, histogram_figure, roc_figure
-from workbench.scoring import score_pairs
+from workbench.scoring import score_pairs, write_scores_csv
 
 ProgressCallback = Callable[[float, str], None]
 MAX_PAIRS = 250_000
@@ -152,32 +151,13 @@ def corpus_pairs(folder: str | os.PathLike) -> tuple[list[Pair], str, int, Path]
 
 
 def _preprocess(paths: list[str], config: PreprocessConfig, report: ProgressCallback, span: tuple[float, float]) -> ImageBank:
-    """One ImageBank over ``paths``, built in chunks so that progress can be reported."""
-    images, kept, failed = [], [], {}
-    step = 16
-    for start in range(0, len(paths), step):
-        part = ImageBank(paths[start : start + step], config=config, progress=False)
-        images.append(part.images)
-        kept += list(part.index)
-        failed.update(part.failed)
-        done = min(start + step, len(paths))
-        report(span[0] + (span[1] - span[0]) * done / len(paths), f"Preprocessing images {done}/{len(paths)}")
-    bank = ImageBank([], config=config, progress=False)
-    if kept:
-        bank.images = np.concatenate(images)
-    bank.index = {p: i for i, p in enumerate(kept)}
-    bank.failed = failed
-    return bank
+    """One ImageBank over ``paths``, reporting progress every 16 images."""
 
+    def on_image(done: int, total: int) -> None:
+        if done % 16 == 0 or done == total:
+            report(span[0] + (span[1] - span[0]) * done / total, f"Preprocessing images {done}/{total}")
 
-def write_scores_csv(pairs: list[Pair], scores: np.ndarray, path: str | os.PathLike) -> Path:
-    """One row per pair: reference, questioned, label, writer, kind, score (6 decimals)."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score"])
-        writer.writerows([p.reference, p.questioned, p.label, p.writer, p.kind, f"{s:.6f}"] for p, s in zip(pairs, scores))
-    return path
+    return ImageBank(paths, config=config, progress=False, on_image=on_image)
 
 
 def evaluate_archive(

@@ -8,7 +8,6 @@ histogram plots (PNG) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from workbench.checkpoint import load_verifier
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
 from workbench.plots import save_curves
-from workbench.scoring import score_pairs
+from workbench.scoring import score_pairs, write_scores_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,10 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "scores.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score"])
-        writer.writerows([p.reference, p.questioned, p.label, p.writer, p.kind, f"{s:.6f}"] for p, s in zip(pairs, scores))
+    write_scores_csv(pairs, scores, out / "scores.csv")
     save_curves(labels, scores, out, title=meta.get("name", Path(args.weights).stem))
 
     val_threshold = meta.get("validation", {}).get("threshold", 0.5)

@@ -1,6 +1,10 @@
-"""Batched scoring of pairs with a verifier."""
+"""Batched scoring of pairs with a verifier, and the per-pair scores CSV."""
 
 from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,3 +30,13 @@ def score_pairs(
             scores[start : start + len(chunk)] = torch.softmax(model(x1, x2), dim=1)[:, 0].double().numpy()
     model.train(was_training)
     return scores
+
+
+def write_scores_csv(pairs: list[Pair], scores: np.ndarray, path: str | os.PathLike) -> Path:
+    """One row per pair: reference, questioned, label, writer, kind, score (6 decimals)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score"])
+        writer.writerows([p.reference, p.questioned, p.label, p.writer, p.kind, f"{s:.6f}"] for p, s in zip(pairs, scores))
+    return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ class ImageBank:
         cache_dir: where to keep an ``.npz`` of the result (re-used when the files, their sizes
             and modification times and the settings are unchanged); None = no disk cache.
         progress: show a tqdm bar while preprocessing.
+        on_image: called as ``on_image(done, total)`` after each file is preprocessed (not when
+            the result comes from the cache), for progress bars other than tqdm's.
 
     Files that preprocessing refuses are left out and listed in ``failed``.
     """
@@ -49,6 +52,7 @@ class ImageBank:
         config: PreprocessConfig = PreprocessConfig(),
         cache_dir: str | Path | None = None,
         progress: bool = True,
+        on_image: Callable[[int, int], None] | None = None,
     ) -> None:
         unique = list(dict.fromkeys(str(p) for p in paths))
         self.config = config
@@ -60,12 +64,14 @@ class ImageBank:
             self.failed = dict(zip(stored["failed"], stored["reasons"]))
         else:
             kept, images = [], []
-            for p in tqdm(unique, desc="preprocessing", unit="img", disable=not progress):
+            for done, p in enumerate(tqdm(unique, desc="preprocessing", unit="img", disable=not progress), start=1):
                 try:
                     images.append(preprocess(p, config=config)[0])
                     kept.append(p)
                 except SignatureInputError as error:
                     self.failed[p] = str(error)
+                if on_image is not None:
+                    on_image(done, len(unique))
             shape = (0, config.height, config.width)
             self.images = np.stack(images) if images else np.zeros(shape, np.uint8)
             if cache is not None:
