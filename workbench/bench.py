@@ -97,15 +97,10 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
 
 def bench_app(weights: str, repeats: int) -> dict[str, float]:
     """Median ms of the app's actions (see the module docstring) with ``weights``."""
-    import tempfile
     from pathlib import Path
 
-    import matplotlib.pyplot as plt
-
-    from workbench.explain import QuestionedAttribution, overlay_attribution
-    from workbench.overlays import cross_attention_figure, overlay_heatmap
     from workbench.pipeline import Workbench
-    from workbench.report import write_report
+    from workbench.ui.verify_tab import examiner_report, explanation_views
 
     examples = Path(__file__).resolve().parents[1] / "examples"
     refs = [examples / f"writer1_genuine_{i}.png" for i in (1, 2, 3)] + [examples / f"writer2_genuine_{i}.png" for i in (1, 2)]
@@ -113,26 +108,12 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
     bench = Workbench(weights)
 
     def explain() -> None:
-        result = bench.explain(refs[0], questioned)
-        for maps in result.block_maps:
-            if maps is not None:
-                overlay_heatmap(result.reference, maps[0]), overlay_heatmap(result.questioned, maps[1])
-        figure = cross_attention_figure(*result.cross_attention)
-        figure.savefig(io.BytesIO(), format="png")
-        plt.close(figure)
-        saliency = QuestionedAttribution(bench.model, method="integrated_gradients", output="log_odds").attribute(
-            result.reference, result.questioned)
-        overlay_attribution(result.questioned, saliency)
-
-    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
+        _, figure, _ = explanation_views(bench, str(refs[0]), str(questioned))
+        if figure is not None:
+            figure.savefig(io.BytesIO(), format="png")  # as Gradio does to send the plot
 
     def report() -> None:
-        verdict = bench.verify(refs[:1], questioned)
-        result = bench.explain(refs[0], questioned)
-        saliency = QuestionedAttribution(bench.model, method="integrated_gradients", output="log_odds").attribute(
-            result.reference, result.questioned)
-        write_report(folder / "report.html", bench, [str(r) for r in refs[:1]], str(questioned), verdict,
-                     explanation=result, attribution=saliency)
+        examiner_report(bench, [str(refs[0])], str(questioned), bench.threshold)
 
     return {
         "verdict_ms_1_reference": 1000 * _median_seconds(lambda: bench.verify(refs[:1], questioned), repeats),

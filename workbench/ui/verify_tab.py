@@ -64,6 +64,40 @@ def _verdict_markdown(verdict, n_refs: int) -> str:
     )
 
 
+def _explanation(workbench: Workbench, reference: str, questioned: str, method: str):
+    """The pair's attention maps and the captum attribution (log-odds) on the questioned image."""
+    result = workbench.explain(reference, questioned)
+    attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
+    return result, attribution.attribute(result.reference, result.questioned)
+
+
+def explanation_views(workbench: Workbench, reference: str, questioned: str, method: str = DEFAULT_METHOD):
+    """What the Explain button shows: (heatmap overlays with captions, the cross-attention
+    figure or None, the attribution overlay). Raises SignatureInputError / ValueError."""
+    result, saliency = _explanation(workbench, reference, questioned, method)
+    overlays = []
+    for i, maps in enumerate(result.block_maps, start=1):
+        if maps is None:
+            continue
+        overlays.append((overlay_heatmap(result.reference, maps[0]), f"block {i}: reference"))
+        overlays.append((overlay_heatmap(result.questioned, maps[1]), f"block {i}: questioned"))
+    figure = None
+    if result.cross_attention is not None:
+        figure = cross_attention_figure(*result.cross_attention)
+        plt.close(figure)
+    return overlays, figure, overlay_attribution(result.questioned, saliency)
+
+
+def examiner_report(workbench: Workbench, paths: list[str], questioned: str, threshold: float, method: str = DEFAULT_METHOD) -> Path:
+    """The examiner's HTML report of the comparison, written to a new temporary folder (the
+    explanation is of the first reference). Raises SignatureInputError / ValueError."""
+    verdict = workbench.verify(paths, questioned, threshold=threshold)
+    result, saliency = _explanation(workbench, paths[0], questioned, method)
+    folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
+    return write_report(folder, workbench, paths, questioned, verdict, explanation=result,
+                        attribution=saliency, attribution_method=METHODS[method])
+
+
 def create_tab(workbench: Workbench) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context."""
     has_model = workbench.model is not None
@@ -81,42 +115,21 @@ def create_tab(workbench: Workbench) -> None:
         originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
         return _verdict_markdown(verdict, len(paths)), originals, gallery, questioned, verdict.questioned, table
 
-    def _explanation(paths, questioned, method):
-        try:
-            result = workbench.explain(paths[0], questioned)
-            attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
-            saliency = attribution.attribute(result.reference, result.questioned)
-        except (SignatureInputError, ValueError) as error:
-            raise gr.Error(str(error)) from None
-        return result, saliency
-
     @on_gpu
     def explain(references, questioned, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
         paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
-        result, saliency = _explanation(paths, questioned, method)
-        overlays = []
-        for i, maps in enumerate(result.block_maps, start=1):
-            if maps is None:
-                continue
-            overlays.append((overlay_heatmap(result.reference, maps[0]), f"block {i}: reference"))
-            overlays.append((overlay_heatmap(result.questioned, maps[1]), f"block {i}: questioned"))
-        figure = None
-        if result.cross_attention is not None:
-            figure = cross_attention_figure(*result.cross_attention)
-            plt.close(figure)
-        return overlays, figure, overlay_attribution(result.questioned, saliency)
+        try:
+            return explanation_views(workbench, paths[0], questioned, method)
+        except (SignatureInputError, ValueError) as error:
+            raise gr.Error(str(error)) from None
 
     @on_gpu
     def report(references, questioned, threshold, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
         paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
         try:
-            verdict = workbench.verify(paths, questioned, threshold=threshold)
+            return str(examiner_report(workbench, paths, questioned, threshold, method))
         except (SignatureInputError, ValueError) as error:
             raise gr.Error(str(error)) from None
-        result, saliency = _explanation(paths, questioned, method)
-        folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
-        return str(write_report(folder, workbench, paths, questioned, verdict, explanation=result,
-                                attribution=saliency, attribution_method=METHODS[method]))
 
     with gr.Tab("Verify"):
         if not has_model:
