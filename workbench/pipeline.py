@@ -72,6 +72,24 @@ class Verdict:
     questioned: np.ndarray | None = None
 
 
+def validation_rates(meta: dict, threshold: float) -> dict | None:
+    """FAR and FRR of the validation writers at ``threshold``, read at the nearest threshold
+    tabulated in the weights' JSON (``validation.curve``, written by ``workbench.ship``).
+
+    Returns:
+        {"threshold", "far", "frr", "n_genuine", "n_forged"} (counts None when not recorded), or
+        None when the JSON has no curve.
+    """
+    curve = (meta.get("validation") or {}).get("curve") or {}
+    if not (curve.get("threshold") and curve.get("far") and curve.get("frr")):
+        return None
+    index = int(np.argmin(np.abs(np.asarray(curve["threshold"], dtype=float) - float(threshold))))
+    return {
+        "threshold": curve["threshold"][index], "far": curve["far"][index], "frr": curve["frr"][index],
+        "n_genuine": curve.get("n_genuine"), "n_forged": curve.get("n_forged"),
+    }
+
+
 class Workbench:
     """Loads the verifier once, then serves typed requests.
 
@@ -100,16 +118,8 @@ class Workbench:
             self.model, self.meta, self.preprocess_config = load_verifier(weights, device=self.device, fuse=True)
 
     def validation_rates(self, threshold: float) -> dict | None:
-        """FAR and FRR of the validation writers at ``threshold`` (the nearest tabulated
-        threshold of the weights' JSON), with the pair counts; None when the JSON has no curve."""
-        curve = self.meta.get("validation", {}).get("curve")
-        if not curve:
-            return None
-        index = int(np.argmin(np.abs(np.asarray(curve["threshold"]) - float(threshold))))
-        return {
-            "threshold": curve["threshold"][index], "far": curve["far"][index], "frr": curve["frr"][index],
-            "n_genuine": curve["n_genuine"], "n_forged": curve["n_forged"],
-        }
+        """``validation_rates(self.meta, threshold)``."""
+        return validation_rates(self.meta, threshold)
 
     @property
     def threshold(self) -> float:

@@ -21,7 +21,7 @@ from PIL import Image
 from workbench.data.dedupe import file_sha256
 from workbench.explain import overlay_attribution
 from workbench.overlays import cross_attention_figure, overlay_heatmap
-from workbench.pipeline import PairExplanation, Verdict, Workbench
+from workbench.pipeline import PairExplanation, Verdict, Workbench, validation_rates
 
 __all__ = ["build_report", "figure_data_uri", "file_sha256", "png_data_uri", "threshold_provenance", "write_report"]
 
@@ -92,13 +92,13 @@ def threshold_provenance(meta: dict, threshold: float) -> tuple[str, list[str]]:
     else:
         source = f"set by the examiner (the weights' validation threshold is {float(stored):.4f})"
     rates, elsewhere = [], []
-    curve = validation.get("curve") or {}
-    if curve.get("threshold") and curve.get("far") and curve.get("frr"):
-        i = int(np.argmin(np.abs(np.asarray(curve["threshold"], dtype=float) - threshold)))
+    curve = validation_rates(meta, threshold)
+    if curve is not None:
+        count = lambda n: "?" if n is None else n  # noqa: E731
         rates.append(
-            f"Validation writers at threshold {float(curve['threshold'][i]):.3f} (nearest tabulated): "
-            f"FAR {_pct(curve['far'][i])} (forgeries accepted, of {curve.get('n_forged', '?')} pairs), "
-            f"FRR {_pct(curve['frr'][i])} (genuine rejected, of {curve.get('n_genuine', '?')} pairs)."
+            f"Validation writers at threshold {float(curve['threshold']):.3f} (nearest tabulated): "
+            f"FAR {_pct(curve['far'])} (forgeries accepted, of {count(curve['n_forged'])} pairs), "
+            f"FRR {_pct(curve['frr'])} (genuine rejected, of {count(curve['n_genuine'])} pairs)."
         )
     elif "far" in validation and "frr" in validation and stored is not None:
         elsewhere.append(f"Validation writers: FAR {_pct(validation['far'])}, FRR {_pct(validation['frr'])} at the validation threshold.")
