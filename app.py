@@ -8,10 +8,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from workbench.pipeline import DEFAULT_WEIGHTS, Workbench  # noqa: E402
-from workbench.ui import preprocess_tab, verify_tab  # noqa: E402
-from workbench.ui import identify_tab  # noqa: E402
-from workbench.ui import evaluate_tab, model_card_tab  # noqa: E402
+from workbench.ui import (  # noqa: E402  # noqa: E402
+    evaluate_tab,
+    identify_tab,  # noqa: E402
+    model_card_tab,
+    preprocess_tab,
+    verify_tab,
+)
+from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench  # noqa: E402
 
 TITLE = "Signature Workbench"
 

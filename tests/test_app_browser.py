@@ -74,16 +74,25 @@ def app_url(tmp_path_factory):
     from workbench.checkpoint import save_model
     from workbench.config import ModelConfig, PreprocessConfig
     from workbench.models import build_model
-    from workbench.pipeline import Workbench
+    from workbench.verification.workbench import Workbench
 
     # A small untrained verifier: the page's behaviour, not the weights' accuracy, is under test.
     torch.manual_seed(0)
     config = ModelConfig(input_height=96, input_width=96)
     stem = tmp_path_factory.mktemp("weights") / "tiny"
     # A made-up validation curve: the page must show the rates of the slider's threshold.
-    curve = {"threshold": [0.0, 0.5, 1.0], "far": [1.0, 0.25, 0.0], "frr": [0.0, 0.5, 1.0], "n_genuine": 2, "n_forged": 4}
-    meta = {"model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-            "validation": {"threshold": 0.5, "curve": curve}}
+    curve = {
+        "threshold": [0.0, 0.5, 1.0],
+        "far": [1.0, 0.25, 0.0],
+        "frr": [0.0, 0.5, 1.0],
+        "n_genuine": 2,
+        "n_forged": 4,
+    }
+    meta = {
+        "model": config.to_dict(),
+        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
+        "validation": {"threshold": 0.5, "curve": curve},
+    }
     save_model(build_model(config=config).eval(), stem, meta)
     with served(Workbench(stem.with_suffix(".safetensors"))) as url:
         yield url
@@ -107,14 +116,19 @@ def test_verify_shows_verdict_normalized_images_and_heatmaps(page, output_dir):
     page.get_by_role("tab", name="Verify").click()
     refs = [str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")]
     page.locator("#v-refs input[type=file]").set_input_files(refs)
-    page.locator("#v-questioned input[type=file]").set_input_files(str(EXAMPLES / "writer1_forgery_1.png"))
+    page.locator("#v-questioned input[type=file]").set_input_files(
+        str(EXAMPLES / "writer1_forgery_1.png")
+    )
     page.locator("#v-run").click()
     page.locator("#verdict-label").wait_for(timeout=60_000)
     text = page.locator("#v-verdict").inner_text()
     assert "Score" in text and "threshold" in text and "mean of 2 references" in text
     page.locator("#v-query-norm img").wait_for(timeout=10_000)
     assert page.locator("#v-ref-norm img").count() >= 2
-    assert page.locator("#v-ref-orig img").count() >= 2 and page.locator("#v-query-orig img").count() == 1
+    assert (
+        page.locator("#v-ref-orig img").count() >= 2
+        and page.locator("#v-query-orig img").count() == 1
+    )
     assert page.locator("#v-scores").get_by_text("writer1_genuine_2.png").count() == 1
     page.locator("#v-explain").click()
     page.locator("#v-heatmaps img").first.wait_for(timeout=60_000)
@@ -130,7 +144,9 @@ def test_verify_without_questioned_shows_a_message(page):
     page.get_by_role("tab", name="Verify").click()
     page.reload()
     page.wait_for_selector("text=Signature Workbench", timeout=30_000)
-    page.locator("#v-refs input[type=file]").set_input_files(str(EXAMPLES / "writer1_genuine_1.png"))
+    page.locator("#v-refs input[type=file]").set_input_files(
+        str(EXAMPLES / "writer1_genuine_1.png")
+    )
     page.locator("#v-run").click()
     page.get_by_text("Add the questioned signature").first.wait_for(timeout=30_000)
     assert page.get_by_text("Traceback").count() == 0
@@ -157,7 +173,9 @@ def test_drawn_questioned_signature_is_verified(page, output_dir):
     page.reload()
     page.wait_for_selector("text=Signature Workbench", timeout=30_000)
     page.get_by_role("tab", name="Verify").click()
-    page.locator("#v-refs input[type=file]").set_input_files(str(EXAMPLES / "writer1_genuine_1.png"))
+    page.locator("#v-refs input[type=file]").set_input_files(
+        str(EXAMPLES / "writer1_genuine_1.png")
+    )
     page.get_by_text("Or draw the signatures").click()
     draw_signature(page, "#v-draw-questioned")
     page.locator("#v-run").click()
@@ -172,7 +190,9 @@ def test_threshold_control_shows_validation_rates(page):
     page.wait_for_selector("text=Signature Workbench", timeout=30_000)
     page.get_by_role("tab", name="Verify").click()
     text = page.locator("#v-rates").inner_text()
-    assert "FAR 25.0%" in text and "FRR 50.0%" in text and "of 4" in text  # the fixture's curve at 0.5
+    assert (
+        "FAR 25.0%" in text and "FRR 50.0%" in text and "of 4" in text
+    )  # the fixture's curve at 0.5
 
 
 def test_page_serves_and_normalizes_an_uploaded_signature(page, tmp_path, output_dir):
@@ -197,25 +217,35 @@ def test_bad_file_shows_a_message_not_a_traceback(page, tmp_path, output_dir):
     page.screenshot(path=str(output_dir / "preprocess_tab_error.png"), full_page=True)
 
 
-
 def test_gradio_client_api(app_url):
     from gradio_client import Client, handle_file
 
     client = Client(app_url, verbose=False)
-    refs = [handle_file(str(EXAMPLES / "writer2_genuine_1.png")), handle_file(str(EXAMPLES / "writer2_genuine_2.png"))]
+    refs = [
+        handle_file(str(EXAMPLES / "writer2_genuine_1.png")),
+        handle_file(str(EXAMPLES / "writer2_genuine_2.png")),
+    ]
     verdict, originals, gallery, original, normalized, table = client.predict(
-        references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,
+        references=refs,
+        questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")),
+        threshold=0.5,
         api_name="/verify",
     )
     assert "Score" in verdict and "threshold" in verdict
     assert len(gallery) == 2 and len(originals) == 2 and normalized and original
     assert [row[0] for row in table["data"]] == ["writer2_genuine_1.png", "writer2_genuine_2.png"]
-    report = Path(client.predict(
-        references=refs, questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")), threshold=0.5,
-        api_name="/report",
-    )).read_text(encoding="utf-8")
+    report = Path(
+        client.predict(
+            references=refs,
+            questioned=handle_file(str(EXAMPLES / "writer2_genuine_3.png")),
+            threshold=0.5,
+            api_name="/report",
+        )
+    ).read_text(encoding="utf-8")
     for name in ("writer2_genuine_1.png", "writer2_genuine_3.png"):
         assert file_sha256(EXAMPLES / name) in report
     assert verdict.split("**Score ")[1][:6] in report  # the verdict's score, as the page showed it
-    original, grayscale, image, record = client.predict(handle_file(str(EXAMPLES / "writer1_genuine_1.png")), api_name="/normalize")
+    original, grayscale, image, record = client.predict(
+        handle_file(str(EXAMPLES / "writer1_genuine_1.png")), api_name="/normalize"
+    )
     assert "alpha (eq. 4)" in [row[0] for row in record["data"]]

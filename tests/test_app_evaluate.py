@@ -17,7 +17,9 @@ def open_tab(page, name: str) -> None:  # noqa: F811  (page: a playwright Page)
 
 
 def test_evaluate_tab_scores_a_zipped_corpus(page, tmp_path, output_dir):  # noqa: F811
-    archive = zip_folder(make_corpus(tmp_path / "corpus"), tmp_path / "corpus.zip", prefix="corpus/")
+    archive = zip_folder(
+        make_corpus(tmp_path / "corpus"), tmp_path / "corpus.zip", prefix="corpus/"
+    )
     open_tab(page, "Evaluate")
     page.locator("#e-zip input[type=file]").set_input_files(str(archive))
     page.locator("#e-zip a[download]").first.wait_for(timeout=30_000)  # the upload has finished
@@ -50,7 +52,7 @@ def test_evaluate_tab_explains_a_file_that_is_not_a_zip(page, tmp_path, output_d
 
 
 def test_model_card_tab_shows_the_card_and_the_loaded_model(page, output_dir):  # noqa: F811
-    from workbench.pipeline import DEFAULT_WEIGHTS
+    from workbench.verification.workbench import DEFAULT_WEIGHTS
 
     if not (DEFAULT_WEIGHTS.parent / "MODEL_CARD.md").exists():
         pytest.skip("weights/MODEL_CARD.md is absent")

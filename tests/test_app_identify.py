@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from workbench.pipeline import Workbench
+    from workbench.verification.workbench import Workbench
 
     with served(Workbench(save_tiny_verifier(tmp_path_factory.mktemp("weights") / "tiny"))) as url:
         yield url
@@ -75,7 +75,9 @@ def rows(page, elem_id: str) -> int:
     return int(page.locator(f"#{elem_id} [role=grid]").get_attribute("aria-rowcount")) - 1
 
 
-def test_enrolled_writer_is_identified_at_once_and_stays_in_its_session(browser, app_url, tmp_path, output_dir):
+def test_enrolled_writer_is_identified_at_once_and_stays_in_its_session(
+    browser, app_url, tmp_path, output_dir
+):
     files = new_writer_files(tmp_path)
     page = open_tab(browser, app_url)
     assert in_table(page, "i-writers", "synthetic writer 5").count() == 1
@@ -84,7 +86,9 @@ def test_enrolled_writer_is_identified_at_once_and_stays_in_its_session(browser,
     page.locator("#i-enroll-files").get_by_text(files[1].stem).wait_for(timeout=10_000)
     page.locator("#i-enroll").click()
     in_table(page, "i-writers", "Ada Lovelace").wait_for(timeout=60_000)
-    assert "Enrolled Ada Lovelace with 2 reference(s)" in page.locator("#i-enroll-status").inner_text()
+    assert (
+        "Enrolled Ada Lovelace with 2 reference(s)" in page.locator("#i-enroll-status").inner_text()
+    )
 
     identify(page, files[0])  # one of the enrolled references
     in_table(page, "i-verifier", "Ada Lovelace").wait_for(timeout=30_000)
@@ -104,7 +108,9 @@ def test_enrolled_writer_is_identified_at_once_and_stays_in_its_session(browser,
 
 def test_enrolling_without_a_name_shows_a_message(browser, app_url, tmp_path, output_dir):
     page = open_tab(browser, app_url)
-    page.locator("#i-enroll-files input[type=file]").set_input_files(str(new_writer_files(tmp_path, 1)[0]))
+    page.locator("#i-enroll-files input[type=file]").set_input_files(
+        str(new_writer_files(tmp_path, 1)[0])
+    )
     page.locator("#i-enroll").click()
     page.get_by_text("Give the writer a name").first.wait_for(timeout=30_000)
     assert page.get_by_text("Traceback").count() == 0
@@ -133,7 +139,9 @@ def test_gradio_client_enroll_then_identify(app_url, tmp_path):
 
     files = new_writer_files(tmp_path)
     client = Client(app_url, verbose=False)
-    status, writers, *_ = client.predict("Grace", [handle_file(str(f)) for f in files[:2]], None, api_name="/enroll")
+    status, writers, *_ = client.predict(
+        "Grace", [handle_file(str(f)) for f in files[:2]], None, api_name="/enroll"
+    )
     assert "Enrolled **Grace**" in status and "Grace" in [row[0] for row in writers["data"]]
     decision, _, ranking = client.predict(handle_file(str(files[0])), None, api_name="/identify")
     assert ranking["data"][0][1] == "Grace" and len(ranking["data"]) == 6

@@ -10,21 +10,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.corpus_eval import evaluate_archive
 from workbench.data.archive import safe_extract
 from workbench.errors import SignatureInputError
+from workbench.verification.corpus_eval import evaluate_archive
 
 WRITERS, GENUINE, FORGED = 2, 3, 2
 # Per writer: C(3, 2) = 3 genuine pairs and 3 x 2 = 6 forgery pairs.
 N_GENUINE, N_FORGED = WRITERS * 3, WRITERS * 6
 
 
-def make_corpus(folder: Path, *, writers: int = WRITERS, genuine: int = GENUINE, forgeries: int = FORGED) -> Path:
+def make_corpus(
+    folder: Path, *, writers: int = WRITERS, genuine: int = GENUINE, forgeries: int = FORGED
+) -> Path:
     """A small synthetic corpus (writer-folders layout, small canvases) under ``folder``."""
     from workbench.data.synthetic import SynthConfig, generate_corpus
 
     small = SynthConfig(height_range=(80, 120), width_range=(240, 420), supersample=1)
-    generate_corpus(folder, writers=writers, genuine=genuine, forgeries=forgeries, seed=5, config=small)
+    generate_corpus(
+        folder, writers=writers, genuine=genuine, forgeries=forgeries, seed=5, config=small
+    )
     return folder
 
 
@@ -47,15 +51,19 @@ def make_tiny_weights(folder: Path) -> Path:
 
     torch.manual_seed(0)
     config = ModelConfig(input_height=96, input_width=96)
-    meta = {"name": "tiny", "model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-            "validation": {"threshold": 0.45}}
+    meta = {
+        "name": "tiny",
+        "model": config.to_dict(),
+        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
+        "validation": {"threshold": 0.45},
+    }
     weights, _ = save_model(build_model(config=config).eval(), folder / "tiny", meta)
     return weights
 
 
 @pytest.fixture(scope="module")
 def workbench(tmp_path_factory):
-    from workbench.pipeline import Workbench
+    from workbench.verification.workbench import Workbench
 
     return Workbench(make_tiny_weights(tmp_path_factory.mktemp("weights")))
 
@@ -71,14 +79,28 @@ def corpus_zip(corpus, tmp_path_factory) -> Path:
     return zip_folder(corpus, tmp_path_factory.mktemp("zip") / "corpus.zip", prefix="synthetic/")
 
 
-def test_zipped_corpus_gives_metrics_figures_and_one_csv_row_per_pair(workbench, corpus_zip, tmp_path):
+def test_zipped_corpus_gives_metrics_figures_and_one_csv_row_per_pair(
+    workbench, corpus_zip, tmp_path
+):
     calls = []
-    result = evaluate_archive(workbench, corpus_zip, out_dir=tmp_path, progress=lambda f, m: calls.append((f, m)))
+    result = evaluate_archive(
+        workbench, corpus_zip, out_dir=tmp_path, progress=lambda f, m: calls.append((f, m))
+    )
     m = result.metrics
-    assert (m.n_pairs, m.n_genuine, m.n_forged, m.writers) == (N_GENUINE + N_FORGED, N_GENUINE, N_FORGED, WRITERS)
-    assert m.source == "layout writer-folders" and m.images_left_out == 0 and m.val_threshold == 0.45
+    assert (m.n_pairs, m.n_genuine, m.n_forged, m.writers) == (
+        N_GENUINE + N_FORGED,
+        N_GENUINE,
+        N_FORGED,
+        WRITERS,
+    )
+    assert (
+        m.source == "layout writer-folders" and m.images_left_out == 0 and m.val_threshold == 0.45
+    )
     assert 0 <= m.eer <= 1 and 0 <= m.auc <= 1 and 0 <= m.far <= 1 and 0 <= m.val_frr <= 1
-    assert {p.writer for p in result.pairs} == {"synth_0001", "synth_0002"}  # the top folder was stepped into
+    assert {p.writer for p in result.pairs} == {
+        "synth_0001",
+        "synth_0002",
+    }  # the top folder was stepped into
     rows = dict(m.rows())
     assert rows["pairs"] == "18" and rows["genuine pairs (label 1)"] == "6" and "AUC" in rows
     assert result.scores.shape == (18,) and np.all((result.scores >= 0) & (result.scores <= 1))
@@ -110,7 +132,9 @@ def test_unreadable_image_is_left_out_and_counted(workbench, corpus, tmp_path):
     make_corpus(blank)
     Image.new("L", (300, 100), 250).save(blank / "synth_0001" / "genuine" / "genuine_09.png")
     result = evaluate_archive(workbench, zip_folder(blank, tmp_path / "c.zip"), out_dir=tmp_path)
-    assert result.metrics.images_left_out == 1 and list(result.left_out) == ["synth_0001/genuine/genuine_09.png"]
+    assert result.metrics.images_left_out == 1 and list(result.left_out) == [
+        "synth_0001/genuine/genuine_09.png"
+    ]
     assert result.metrics.n_pairs == N_GENUINE + N_FORGED
 
 
@@ -128,7 +152,9 @@ def test_empty_zip(workbench, tmp_path):
         evaluate_archive(workbench, empty)
 
 
-@pytest.mark.parametrize("name", ["../evil.png", "a/../../evil.png", "/tmp/evil.png", "C:\\evil.png"])
+@pytest.mark.parametrize(
+    "name", ["../evil.png", "a/../../evil.png", "/tmp/evil.png", "C:\\evil.png"]
+)
 def test_zip_slip_members_are_refused(tmp_path, name):
     archive = tmp_path / "slip.zip"
     with zipfile.ZipFile(archive, "w") as handle:
@@ -156,11 +182,15 @@ def test_csv_errors(workbench, corpus_zip, tmp_path):
     with pytest.raises(SignatureInputError, match="lacks the column.*label"):
         evaluate_archive(workbench, corpus_zip, missing)
     absent = tmp_path / "absent.csv"
-    absent.write_text("reference,questioned,label\nsynth_0001/genuine/genuine_01.png,nowhere/x.png,0\n")
+    absent.write_text(
+        "reference,questioned,label\nsynth_0001/genuine/genuine_01.png,nowhere/x.png,0\n"
+    )
     with pytest.raises(SignatureInputError, match="not in the zip: nowhere/x.png"):
         evaluate_archive(workbench, corpus_zip, absent)
     bad_label = tmp_path / "label.csv"
-    bad_label.write_text("reference,questioned,label\nsynth_0001/genuine/genuine_01.png,synth_0001/genuine/genuine_02.png,yes\n")
+    bad_label.write_text(
+        "reference,questioned,label\nsynth_0001/genuine/genuine_01.png,synth_0001/genuine/genuine_02.png,yes\n"
+    )
     with pytest.raises(SignatureInputError, match="line 2.*must be 1"):
         evaluate_archive(workbench, corpus_zip, bad_label)
 
@@ -178,7 +208,7 @@ def test_unknown_layout_and_one_kind_of_pairs(workbench, tmp_path):
 
 
 def test_no_weights_loaded(corpus_zip):
-    from workbench.pipeline import Workbench
+    from workbench.verification.workbench import Workbench
 
     with pytest.raises(ValueError, match="No verifier weights"):
         evaluate_archive(Workbench(None), corpus_zip)
@@ -188,7 +218,11 @@ def test_model_card_summary_and_absent_card(workbench):
     from workbench.ui.model_card_tab import card_markdown, summary_rows
 
     rows = dict(summary_rows(workbench.meta))
-    assert rows["name"] == "tiny" and rows["input size (H x W)"] == "96 x 96" and rows["validation threshold"] == "0.4500"
+    assert (
+        rows["name"] == "tiny"
+        and rows["input size (H x W)"] == "96 x 96"
+        and rows["validation threshold"] == "0.4500"
+    )
     assert len(rows["weights SHA-256"]) == 64
     text = card_markdown(workbench)  # the shipped card describes other weights: it says so
     assert "No model card found" in text or "not the weights this card describes" in text

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import real_data, synthetic_signature
+from workbench.cli.data import main as data_main
 from workbench.data import (
     dedupe,
     get_protocol,
@@ -19,7 +20,6 @@ from workbench.data import (
     split_writers,
     write_pairs_csv,
 )
-from workbench.data.__main__ import main as data_main
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,11 @@ def test_dedupe_keeps_first_copy_and_drops_conflicting_labels(tmp_path, images):
         },
     )
     corpus = dedupe(read_corpus(tmp_path))
-    assert [r.path for r in corpus.records] == ["w1/genuine/g_01.png", "w1/genuine/g_03.png", "w1/forged/f_01.png"]
+    assert [r.path for r in corpus.records] == [
+        "w1/genuine/g_01.png",
+        "w1/genuine/g_03.png",
+        "w1/forged/f_01.png",
+    ]
     assert sorted(r.path for r in corpus.duplicates) == [
         "w1/genuine/g_02.png",
         "w2/forged/f_01.png",
@@ -204,7 +208,11 @@ def test_pairs_counts_and_labels(tmp_path, images):
     random = [p for p in extra if p.kind == "random"]
     assert len(random) == 15
     assert all(p.label == 0 and p.questioned.split("/")[0] != p.writer for p in random)
-    assert random == [p for p in make_pairs(corpus, ["1", "2", "3"], random_forgeries=5, seed=1) if p.kind == "random"]
+    assert random == [
+        p
+        for p in make_pairs(corpus, ["1", "2", "3"], random_forgeries=5, seed=1)
+        if p.kind == "random"
+    ]
 
     write_pairs_csv(pairs, tmp_path / "pairs.csv")
     assert read_pairs_csv(tmp_path / "pairs.csv") == pairs
@@ -214,24 +222,68 @@ def test_pairs_command_writes_csv_and_split(tmp_path, images, capsys):
     corpus_dir = tmp_path / "corpus"
     _corpus_tree(corpus_dir, images, n_writers=10)
     out = tmp_path / "out" / "pairs.csv"
-    assert data_main(["pairs", str(corpus_dir), "--protocol", "6/4/2", "--split", "test", "--out", str(out), "--seed", "5"]) == 0
+    assert (
+        data_main(
+            [
+                "pairs",
+                str(corpus_dir),
+                "--protocol",
+                "6/4/2",
+                "--split",
+                "test",
+                "--out",
+                str(out),
+                "--seed",
+                "5",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_pairs"] == 4 * (6 + 12) and summary["n_genuine"] == 24
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["writer_split"]["seed"] == 5 and len(sidecar["writers"]) == 4
     assert set(sidecar["writers"]) == set(sidecar["writer_split"]["test"])
     assert len(read_pairs_csv(out)) == summary["n_pairs"]
-    assert data_main(["pairs", str(corpus_dir), "--protocol", "nope", "--split", "test", "--out", str(out)]) == 2
+    assert (
+        data_main(
+            ["pairs", str(corpus_dir), "--protocol", "nope", "--split", "test", "--out", str(out)]
+        )
+        == 2
+    )
 
 
 def test_synth_command_writes_a_corpus_the_readers_read(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert data_main(["synth", "--writers", "3", "--genuine", "4", "--forgeries", "2", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        data_main(
+            [
+                "synth",
+                "--writers",
+                "3",
+                "--genuine",
+                "4",
+                "--forgeries",
+                "2",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert data_main(["describe", str(out)]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described["layout"] == "writer-folders"
-    assert (described["writers"], described["genuine"], described["forged"], described["duplicates"]) == (3, 12, 6, 0)
+    assert (
+        described["writers"],
+        described["genuine"],
+        described["forged"],
+        described["duplicates"],
+    ) == (3, 12, 6, 0)
 
 
 # --------------------------------------------------------------------------- real data
@@ -269,7 +321,11 @@ def test_describe_crossmedia(capsys):
     assert (experiment["writers"], experiment["genuine"]) == (100, 3998)
     assert experiment["genuine_per_writer"] == [39, 40]
     control = describe_json(real_data("CrossMedia-zh", "control", "rect"), capsys)
-    assert (control["writers"], control["genuine"], control["genuine_per_writer"]) == (11, 220, [20, 20])
+    assert (control["writers"], control["genuine"], control["genuine_per_writer"]) == (
+        11,
+        220,
+        [20, 20],
+    )
     both = describe_json(real_data("CrossMedia-zh"), capsys)
     assert (both["writers"], both["genuine"]) == (111, 4218)
 
@@ -280,7 +336,22 @@ def test_bhsig_b_pair_counts_match_the_paper(tmp_path, capsys):
     counts = {}
     for split in ("trainval", "train", "val", "test"):
         out = tmp_path / f"{split}.csv"
-        assert data_main(["pairs", str(root), "--protocol", "bhsig-b", "--split", split, "--no-dedupe", "--out", str(out)]) == 0
+        assert (
+            data_main(
+                [
+                    "pairs",
+                    str(root),
+                    "--protocol",
+                    "bhsig-b",
+                    "--split",
+                    split,
+                    "--no-dedupe",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         counts[split] = json.loads(capsys.readouterr().out)["n_pairs"]
     assert counts["trainval"] == 79_680 and counts["test"] == 19_920
     assert counts["train"] + counts["val"] == counts["trainval"]

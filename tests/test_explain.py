@@ -8,12 +8,12 @@ import torch
 
 from tests.conftest import synthetic_signature
 from workbench.config import ModelConfig, PreprocessConfig
-from workbench.explain import (
+from workbench.models import build_model, images_to_tensor
+from workbench.verification.attribution import (
     QuestionedAttribution,
     normalize_attribution,
     overlay_attribution,
 )
-from workbench.models import build_model, images_to_tensor
 
 SIZE = 96
 
@@ -25,15 +25,19 @@ def tiny_workbench(directory, *, head_gain: float = 300.0):
     same-writer logit changes measurably between a signature and a blank page.
     """
     from workbench.checkpoint import save_model
-    from workbench.pipeline import Workbench
+    from workbench.verification.workbench import Workbench
 
     torch.manual_seed(0)
     config = ModelConfig(input_height=SIZE, input_width=SIZE)
     model = build_model(config=config).eval()
     with torch.no_grad():
         model.classifier.weight.mul_(head_gain)
-    meta = {"name": "tiny", "model": config.to_dict(), "preprocess": PreprocessConfig(height=SIZE, width=SIZE).to_dict(),
-            "validation": {"threshold": 0.5}}
+    meta = {
+        "name": "tiny",
+        "model": config.to_dict(),
+        "preprocess": PreprocessConfig(height=SIZE, width=SIZE).to_dict(),
+        "validation": {"threshold": 0.5},
+    }
     stem = directory / "tiny"
     save_model(model, stem, meta)
     return Workbench(stem.with_suffix(".safetensors"))
@@ -88,7 +92,9 @@ def test_model_is_left_as_it_was(workbench, pair, method):
 
 def test_training_mode_is_restored_and_dropout_is_off_during_attribution(pair):
     torch.manual_seed(1)
-    model = build_model(config=ModelConfig(input_height=SIZE, input_width=SIZE, dropout=0.5)).train()
+    model = build_model(
+        config=ModelConfig(input_height=SIZE, input_width=SIZE, dropout=0.5)
+    ).train()
     explainer = QuestionedAttribution(model, "integrated_gradients", n_steps=8)
     first = explainer.raw_attribution(*pair).values
     second = explainer.raw_attribution(*pair).values
@@ -100,7 +106,9 @@ def test_training_mode_is_restored_and_dropout_is_off_during_attribution(pair):
 def test_integrated_gradients_completeness(workbench, pair):
     """Attributions sum to logit_0(questioned) - logit_0(blank page), before display scaling."""
     reference, questioned = pair
-    raw = QuestionedAttribution(workbench.model, "integrated_gradients", n_steps=64).raw_attribution(reference, questioned)
+    raw = QuestionedAttribution(
+        workbench.model, "integrated_gradients", n_steps=64
+    ).raw_attribution(reference, questioned)
     blank = np.full_like(questioned, 255)
     logit = same_writer_logit(workbench.model, reference, questioned)
     baseline = same_writer_logit(workbench.model, reference, blank)
@@ -116,12 +124,18 @@ def test_integrated_gradients_completeness(workbench, pair):
 
 def test_log_odds_output_is_complete_too(workbench, pair):
     reference, questioned = pair
-    raw = QuestionedAttribution(workbench.model, output="log_odds", n_steps=64).raw_attribution(reference, questioned)
+    raw = QuestionedAttribution(workbench.model, output="log_odds", n_steps=64).raw_attribution(
+        reference, questioned
+    )
     with torch.inference_mode():
-        logits = workbench.model(images_to_tensor(np.stack([reference, reference])),
-                                 images_to_tensor(np.stack([questioned, np.full_like(questioned, 255)])))
+        logits = workbench.model(
+            images_to_tensor(np.stack([reference, reference])),
+            images_to_tensor(np.stack([questioned, np.full_like(questioned, 255)])),
+        )
     odds = (logits[:, 0] - logits[:, 1]).tolist()
-    assert raw.output == pytest.approx(odds[0], abs=1e-4) and raw.baseline_output == pytest.approx(odds[1], abs=1e-4)
+    assert raw.output == pytest.approx(odds[0], abs=1e-4) and raw.baseline_output == pytest.approx(
+        odds[1], abs=1e-4
+    )
     assert float(raw.values.sum()) == pytest.approx(odds[0] - odds[1], rel=0.03, abs=1e-4)
 
 
@@ -140,7 +154,9 @@ def test_gradcam_is_the_questioned_half_of_the_layer(workbench, pair):
     model = workbench.model
     raw = QuestionedAttribution(model, "gradcam").raw_attribution(reference, questioned)
     saved = {}
-    handle = model.backbone.final.register_forward_hook(lambda module, inputs, output: saved.update(a=output))
+    handle = model.backbone.final.register_forward_hook(
+        lambda module, inputs, output: saved.update(a=output)
+    )
     try:
         with torch.enable_grad():
             logit = model(images_to_tensor(reference), images_to_tensor(questioned))[0, 0]
@@ -151,8 +167,12 @@ def test_gradcam_is_the_questioned_half_of_the_layer(workbench, pair):
     assert activation.shape[0] == 2  # both branches in one batch: reference, questioned
     weights = grad[1].mean(dim=(1, 2), keepdim=True)
     cam = torch.relu((weights * activation[1]).sum(0))[None, None]
-    expected = torch.nn.functional.interpolate(cam, size=(SIZE, SIZE), mode="bilinear")[0, 0].numpy()
-    np.testing.assert_allclose(raw.values, expected, rtol=1e-4, atol=1e-6 * float(np.abs(expected).max()))
+    expected = torch.nn.functional.interpolate(cam, size=(SIZE, SIZE), mode="bilinear")[
+        0, 0
+    ].numpy()
+    np.testing.assert_allclose(
+        raw.values, expected, rtol=1e-4, atol=1e-6 * float(np.abs(expected).max())
+    )
     for p in model.parameters():
         p.grad = None
 
@@ -185,8 +205,12 @@ def test_bad_inputs_are_refused_with_a_message(workbench, pair):
 def test_normalize_attribution_by_hand():
     values = np.array([[0.0, 2.0], [-4.0, 1.0]], dtype=np.float32)
     np.testing.assert_allclose(normalize_attribution(values, percentile=100), [[0, 0.5], [1, 0.25]])
-    np.testing.assert_allclose(normalize_attribution(values, sign="positive", percentile=100), [[0, 1], [0, 0.5]])
-    np.testing.assert_allclose(normalize_attribution(values, sign="negative", percentile=100), [[0, 0], [1, 0]])
+    np.testing.assert_allclose(
+        normalize_attribution(values, sign="positive", percentile=100), [[0, 1], [0, 0.5]]
+    )
+    np.testing.assert_allclose(
+        normalize_attribution(values, sign="negative", percentile=100), [[0, 0], [1, 0]]
+    )
     assert not normalize_attribution(np.zeros((3, 3))).any()
     with pytest.raises(ValueError, match="sign"):
         normalize_attribution(values, sign="both")
@@ -203,8 +227,12 @@ def test_overlay_keeps_unattributed_paper_white(pair):
     assert np.any(top != np.repeat(questioned[: SIZE // 2, :, None], 3, axis=2))
     with pytest.raises(ValueError, match="match"):
         overlay_attribution(questioned, heat[:10])
-    blurred = overlay_attribution(questioned, heat)  # the display blur spreads colour a little past the edge
-    np.testing.assert_array_equal(blurred[-SIZE // 4 :], np.repeat(questioned[-SIZE // 4 :, :, None], 3, axis=2))
+    blurred = overlay_attribution(
+        questioned, heat
+    )  # the display blur spreads colour a little past the edge
+    np.testing.assert_array_equal(
+        blurred[-SIZE // 4 :], np.repeat(questioned[-SIZE // 4 :, :, None], 3, axis=2)
+    )
     assert np.any(blurred[SIZE // 2 : SIZE // 2 + 2] != picture[SIZE // 2 : SIZE // 2 + 2])
     untouched = overlay_attribution(questioned, np.zeros_like(heat))
     np.testing.assert_array_equal(untouched, np.repeat(questioned[:, :, None], 3, axis=2))

@@ -18,8 +18,8 @@ from PIL import Image
 
 from workbench.data.synthetic import sample_writer
 from workbench.errors import SignatureInputError
-from workbench.identification import IdentificationDesk, drawn_signature
-from workbench.pipeline import Workbench
+from workbench.identification.desk import IdentificationDesk, drawn_signature
+from workbench.verification.workbench import Workbench
 
 NEW_WRITER_SEED = 99  # not the desk's seed: a writer neither the desk nor the classifier knows
 
@@ -42,8 +42,11 @@ def save_tiny_verifier(stem: Path, *, monotone_head: bool = True) -> Path:
             model.classifier.weight[0].fill_(-1.0)
             model.classifier.weight[1].fill_(1.0)
             model.classifier.bias.zero_()
-    meta = {"model": config.to_dict(), "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-            "validation": {"threshold": 0.5}}
+    meta = {
+        "model": config.to_dict(),
+        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
+        "validation": {"threshold": 0.5},
+    }
     weights, _ = save_model(model, stem, meta)
     return weights
 
@@ -67,13 +70,27 @@ def workbench(tmp_path_factory) -> Workbench:
 @pytest.fixture(scope="module")
 def classifier_weights(tmp_path_factory) -> Path:
     """A 64 px writer classifier trained for two epochs on 4 synthetic writers."""
-    from workbench import identify
+    from workbench.cli import identify
     from workbench.data.synthetic import generate_corpus
 
     root = tmp_path_factory.mktemp("classifier")
     generate_corpus(root / "corpus", writers=4, genuine=4, forgeries=0, seed=5)
-    args = ["train", "--data", str(root / "corpus"), "--out", str(root / "wid"), "--epochs", "2", "--batch-size", "8",
-            "--input-size", "64", "--seed", "0", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(root / "corpus"),
+        "--out",
+        str(root / "wid"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--input-size",
+        "64",
+        "--seed",
+        "0",
+        "--quiet",
+    ]
     assert identify.main(args) == 0
     return root / "wid" / "writer_classifier.safetensors"
 
@@ -95,10 +112,12 @@ def test_desk_starts_with_the_same_synthetic_writers_every_time(workbench):
 def test_identical_inputs_score_the_head_bias(tmp_path):
     """Measured, not assumed: with equal inputs |F1 - F2| = 0, so an untrained verifier gives
     the bias-only score, which other pairs can beat."""
-    from workbench.enrollment import verifier_scorer
+    from workbench.identification.gallery import verifier_scorer
 
     plain = Workbench(save_tiny_verifier(tmp_path / "plain", monotone_head=False))
-    images = np.stack([plain.normalize(g).image for g in sample_writer(3, genuine=3, forgeries=0)[0]])
+    images = np.stack(
+        [plain.normalize(g).image for g in sample_writer(3, genuine=3, forgeries=0)[0]]
+    )
     scores = verifier_scorer(plain.model)(images, images[0])
     bias_only = torch.softmax(plain.model.classifier.bias.detach().double(), 0)[0].item()
     assert scores[0] == pytest.approx(bias_only, abs=1e-6)
@@ -123,8 +142,12 @@ def test_enrolling_a_new_writer_ranks_them_first_without_changing_any_weights(de
     assert len(after.guesses) == 4 and all(g.writer in desk.classes for g in after.guesses)
     assert not desk.classifier_knows("Ada")
     assert sum(g.probability for g in after.guesses) == pytest.approx(1.0, abs=1e-5)
-    assert all(torch.equal(verifier_before[k], v) for k, v in desk.workbench.model.state_dict().items())
-    assert all(torch.equal(classifier_before[k], v) for k, v in desk.classifier.state_dict().items())
+    assert all(
+        torch.equal(verifier_before[k], v) for k, v in desk.workbench.model.state_dict().items()
+    )
+    assert all(
+        torch.equal(classifier_before[k], v) for k, v in desk.classifier.state_dict().items()
+    )
 
     desk.remove("Ada")
     assert "Ada" not in [m.writer for m in desk.identify(files[0]).matches]
@@ -156,7 +179,9 @@ def test_bad_enrollments_say_what_to_do(desk, tmp_path):
         desk.enroll("Bob", [signature, text])
     blank = tmp_path / "blank.png"
     Image.new("L", (600, 200), 250).save(blank)
-    with pytest.raises(SignatureInputError, match=r"blank\.png cannot be enrolled: No signature found"):
+    with pytest.raises(
+        SignatureInputError, match=r"blank\.png cannot be enrolled: No signature found"
+    ):
         desk.enroll("Bob", [blank])
     with pytest.raises(SignatureInputError, match="at most 80"):
         desk.enroll("x" * 81, [signature])
@@ -169,7 +194,10 @@ def test_without_classifier_weights_identify_still_ranks_and_explains(workbench,
     assert not desk.has_classifier
     result = desk.identify(new_writer_files(tmp_path, 1)[0])
     assert result.guesses == () and len(result.matches) == 2
-    assert "No writer classifier weights" in result.classifier_note and str(missing) in result.classifier_note
+    assert (
+        "No writer classifier weights" in result.classifier_note
+        and str(missing) in result.classifier_note
+    )
 
 
 def test_session_galleries_do_not_leak(desk, tmp_path):
@@ -208,6 +236,6 @@ def test_comparison_markdown_reads_the_table_or_says_how_to_make_it(tmp_path):
     from workbench.ui.identify_tab import _comparison_markdown
 
     path = tmp_path / "identification.md"
-    assert "python -m workbench.identify compare" in _comparison_markdown(path)
+    assert "python -m workbench.cli.identify compare" in _comparison_markdown(path)
     path.write_text("| Feature | Identification (classifier) |\n|---|---|\n")
     assert "| Feature |" in _comparison_markdown(path)

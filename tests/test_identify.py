@@ -7,9 +7,14 @@ import json
 import pytest
 import torch
 
-from workbench import identify
+from workbench.cli import identify
 from workbench.data.synthetic import generate_corpus
-from workbench.models.writer_id import WriterClassifier, WriterClassifierConfig, sparse_categorical_cross_entropy
+from workbench.identification import classifier
+from workbench.models.writer_id import (
+    WriterClassifier,
+    WriterClassifierConfig,
+    sparse_categorical_cross_entropy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,56 +29,113 @@ def test_classifier_shapes_and_loss():
     logits = model(torch.rand(3, 1, 64, 64))
     assert logits.shape == (3, 7)
     loss = sparse_categorical_cross_entropy(logits, torch.tensor([0, 3, 6]))
-    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 6])))
+    torch.testing.assert_close(
+        loss, torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 6]))
+    )
 
 
 def test_split_is_per_writer_seeded_and_keeps_holdout_writers_out(corpus):
-    split = identify.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
+    split = classifier.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
     assert len(split["writers"]) == 8 and len(split["holdout"]) == 2
     assert not set(split["writers"]) & set(split["holdout"])
-    assert len(split["test"]) == 8 * 3 and len(split["train"]) == 8 * 9 and len(split["holdout_images"]) == 24
+    assert (
+        len(split["test"]) == 8 * 3
+        and len(split["train"]) == 8 * 9
+        and len(split["holdout_images"]) == 24
+    )
     assert {w for _, w, _ in split["train"]} == set(split["writers"])
     assert not {p for p, _, _ in split["train"]} & {p for p, _, _ in split["test"]}
-    assert split == identify.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
+    assert split == classifier.image_split(
+        str(corpus), test_fraction=0.25, holdout_writers=2, seed=1
+    )
 
 
 def test_classifier_trains_and_beats_chance(corpus, tmp_path, capsys):
     out = tmp_path / "wid"
-    args = ["train", "--data", str(corpus), "--out", str(out), "--epochs", "8", "--batch-size", "8",
-            "--input-size", "64", "--holdout-writers", "2", "--seed", "0", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(corpus),
+        "--out",
+        str(out),
+        "--epochs",
+        "8",
+        "--batch-size",
+        "8",
+        "--input-size",
+        "64",
+        "--holdout-writers",
+        "2",
+        "--seed",
+        "0",
+        "--quiet",
+    ]
     assert identify.main(args) == 0
     capsys.readouterr()
-    assert identify.main(["eval", "--weights", str(out / "writer_classifier.safetensors"), "--per-writer", "--quiet"]) == 0
+    assert (
+        identify.main(
+            [
+                "eval",
+                "--weights",
+                str(out / "writer_classifier.safetensors"),
+                "--per-writer",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert result["writers"] == 8 and result["images"] == 24
     assert result["top1"] > 0.5  # chance is 1/8
     assert result["top5"] >= result["top1"]
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 8 and lines[0].startswith("3 images of writer synth_") and lines[0].endswith("%")
+    assert (
+        len(lines) == 8
+        and lines[0].startswith("3 images of writer synth_")
+        and lines[0].endswith("%")
+    )
 
 
 def test_slides_line_and_media():
-    assert identify.slides_line({"writer": "58", "images": 24, "correct": 23}) == "24 images of writer 58: 23 correct, 95.83%"
-    assert [identify.crossmedia_medium(i) for i in (1, 10, 11, 25, 31, 40)] == [
-        "paper", "paper", "iPad", "phone in hand", "phone on table", "phone on table"]
+    assert (
+        classifier.slides_line({"writer": "58", "images": 24, "correct": 23})
+        == "24 images of writer 58: 23 correct, 95.83%"
+    )
+    assert [classifier.crossmedia_medium(i) for i in (1, 10, 11, 25, 31, 40)] == [
+        "paper",
+        "paper",
+        "iPad",
+        "phone in hand",
+        "phone on table",
+        "phone on table",
+    ]
 
 
 def test_enrolling_a_new_writer_changes_identification_without_touching_weights(corpus):
-    from workbench.data.image_bank import ImageBank
-    from workbench.embedding_train import embedding_scorer
-    from workbench.enrollment import Gallery
-    from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
     from workbench.config import ModelConfig
+    from workbench.data.image_bank import ImageBank
+    from workbench.identification.embedding import embedding_scorer
+    from workbench.identification.gallery import Gallery
+    from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
 
     torch.manual_seed(0)
-    model = EmbeddingSiamese(EmbeddingConfig(backbone=ModelConfig(attention="none", cross_attention=False,
-                                                                   input_height=64, input_width=64))).eval()
+    model = EmbeddingSiamese(
+        EmbeddingConfig(
+            backbone=ModelConfig(
+                attention="none", cross_attention=False, input_height=64, input_width=64
+            )
+        )
+    ).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    split = identify.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
+    split = classifier.image_split(str(corpus), test_fraction=0.25, holdout_writers=2, seed=1)
     from workbench.config import PreprocessConfig
 
-    bank = ImageBank([p for p, _, _ in split["train"] + split["holdout_images"]], config=PreprocessConfig(height=64, width=64), progress=False)
+    bank = ImageBank(
+        [p for p, _, _ in split["train"] + split["holdout_images"]],
+        config=PreprocessConfig(height=64, width=64),
+        progress=False,
+    )
     gallery = Gallery()
     for writer in split["writers"]:
         gallery.enroll(writer, bank.get([p for p, w, _ in split["train"] if w == writer][:3]))
@@ -103,25 +165,93 @@ def test_embedding_losses_by_hand():
     assert far.item() == pytest.approx((2.0 - d) ** 2)
     assert contrastive_loss(e1[:1], e2[:1], torch.tensor([0]), margin=1.0).item() == 0.0
     anchor, positive, negative = e1[:1], e1[:1], e2[:1]
-    assert triplet_loss(anchor, positive, negative, margin=0.2).item() == pytest.approx(0.0, abs=1e-6)
-    assert triplet_loss(anchor, negative, positive, margin=0.2).item() == pytest.approx(d + 0.2, rel=1e-4)
+    assert triplet_loss(anchor, positive, negative, margin=0.2).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
+    assert triplet_loss(anchor, negative, positive, margin=0.2).item() == pytest.approx(
+        d + 0.2, rel=1e-4
+    )
 
 
 def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
     out = tmp_path / "cmp"
     common = ["--input-size", "64", "--seed", "0", "--quiet"]
-    assert identify.main(["train", "--data", str(corpus), "--out", str(out), "--epochs", "3", "--batch-size", "8",
-                          "--holdout-writers", "4", *common]) == 0
+    assert (
+        identify.main(
+            [
+                "train",
+                "--data",
+                str(corpus),
+                "--out",
+                str(out),
+                "--epochs",
+                "3",
+                "--batch-size",
+                "8",
+                "--holdout-writers",
+                "4",
+                *common,
+            ]
+        )
+        == 0
+    )
     weights = str(out / "writer_classifier.safetensors")
-    assert identify.main(["siamese-train", "--classifier", weights, "--loss", "triplet", "--out", str(out),
-                          "--epochs", "1", "--steps", "3", "--batch-size", "8", *common]) == 0
+    assert (
+        identify.main(
+            [
+                "siamese-train",
+                "--classifier",
+                weights,
+                "--loss",
+                "triplet",
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--steps",
+                "3",
+                "--batch-size",
+                "8",
+                *common,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert identify.main(["compare", "--classifier", weights, "--embedding", str(out / "siamese_triplet.safetensors"),
-                          "--k", "2", "--queries", "2"]) == 0
+    assert (
+        identify.main(
+            [
+                "compare",
+                "--classifier",
+                weights,
+                "--embedding",
+                str(out / "siamese_triplet.safetensors"),
+                "--k",
+                "2",
+                "--queries",
+                "2",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("| Feature | Identification (classifier) | Verification (embedding Siamese, triplet loss)")
-    assert [line.split("|")[1].strip() for line in lines[2:6]] == ["Goal", "Scalability", "Use case", "Complexity"]
+    assert lines[0].startswith(
+        "| Feature | Identification (classifier) | Verification (embedding Siamese, triplet loss)"
+    )
+    assert [line.split("|")[1].strip() for line in lines[2:6]] == [
+        "Goal",
+        "Scalability",
+        "Use case",
+        "Complexity",
+    ]
     result = json.loads(lines[-1])
     embedding = result["verification"]["embedding Siamese, triplet loss"]
-    assert embedding["enrolled"] == 6 + 2 and embedding["new_queries"] == 2 * 2 and embedding["never_queries"] == 2 * 2
-    assert result["classifier"]["new_writer_top1"] == 0.0 and result["classifier"]["unknown_queries"] == 8
+    assert (
+        embedding["enrolled"] == 6 + 2
+        and embedding["new_queries"] == 2 * 2
+        and embedding["never_queries"] == 2 * 2
+    )
+    assert (
+        result["classifier"]["new_writer_top1"] == 0.0
+        and result["classifier"]["unknown_queries"] == 8
+    )

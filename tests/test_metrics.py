@@ -42,7 +42,9 @@ def test_perfect_and_inverted_scores():
 
 def test_summary_and_errors():
     s = summary(LABELS, SCORES)
-    assert s["eer"] == pytest.approx(0.25) and s["auc"] == pytest.approx(15 / 16) and s["acc"] == 0.75
+    assert (
+        s["eer"] == pytest.approx(0.25) and s["auc"] == pytest.approx(15 / 16) and s["acc"] == 0.75
+    )
     with pytest.raises(ValueError, match="both"):
         eer([1, 1], [0.2, 0.3])
     with pytest.raises(ValueError, match="labels"):

@@ -24,7 +24,9 @@ def test_simam_weights_by_hand_on_a_2x2_map():
     x = torch.tensor([[[[1.0, 2.0], [3.0, 6.0]]]])
     # mean 3; d = 4, 1, 0, 9; v = 14 / (4 - 1); E_inv = d / (4 (v + 1e-4)) + 0.5
     v = 14.0 / 3.0
-    expected = [[sigmoid(d / (4 * (v + 1e-4)) + 0.5) for d in row] for row in ((4.0, 1.0), (0.0, 9.0))]
+    expected = [
+        [sigmoid(d / (4 * (v + 1e-4)) + 0.5) for d in row] for row in ((4.0, 1.0), (0.0, 9.0))
+    ]
     torch.testing.assert_close(simam_weights(x)[0, 0], torch.tensor(expected), rtol=1e-6, atol=1e-7)
     y1, y2, maps = SimAM()(x, 2 * x)
     torch.testing.assert_close(y1, x * torch.tensor(expected))
@@ -54,7 +56,9 @@ def test_spp_tokens():
     assert tokens.shape == (2, 21, 3)
     torch.testing.assert_close(tokens[:, 0], x.amax(dim=(2, 3)))
     torch.testing.assert_close(tokens[:, 1], x[:, :, :4, :4].amax(dim=(2, 3)))  # level 2, top-left
-    torch.testing.assert_close(tokens[:, 20], x[:, :, 6:, 6:].amax(dim=(2, 3)))  # level 4, last cell
+    torch.testing.assert_close(
+        tokens[:, 20], x[:, :, 6:, 6:].amax(dim=(2, 3))
+    )  # level 4, last cell
 
 
 def test_cross_attention_rows_sum_to_one_and_align():
@@ -134,7 +138,9 @@ def test_focal_contrast_loss_by_hand():
     targets = torch.tensor([1, 0])
     first = -0.25 * (1 - 0.75) ** 2 * math.log(0.75)
     second = -(1 - 0.25) * 0.5**2 * math.log(0.5)
-    assert focal_contrast_loss(logits, targets).item() == pytest.approx((first + second) / 2, rel=1e-6)
+    assert focal_contrast_loss(logits, targets).item() == pytest.approx(
+        (first + second) / 2, rel=1e-6
+    )
 
 
 def test_focal_reduces_to_weighted_ce_at_gamma_zero():
@@ -158,16 +164,23 @@ def test_fused_inference_model_gives_the_same_scores():
     model(x1, x2).sum().backward()  # moves BatchNorm running statistics away from the defaults
     model.eval()
     fused = fuse_for_inference(model)
-    assert sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules()) < sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules()) < sum(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules()
+    )
     with torch.inference_mode():
         torch.testing.assert_close(fused(x1, x2), model(x1, x2), rtol=1e-4, atol=1e-5)
-    assert model.training is False and any(isinstance(m, nn.BatchNorm2d) for m in model.backbone.stem)
+    assert model.training is False and any(
+        isinstance(m, nn.BatchNorm2d) for m in model.backbone.stem
+    )
 
 
 def test_config_round_trip_keeps_resolved_widths():
     config = ModelConfig(width="compact", attention="cbam", cross_attention=False)
     stored = config.to_dict()
-    assert stored["growth_rate"] == WIDTHS["compact"][0] and stored["stem_channels"] == WIDTHS["compact"][1]
+    assert (
+        stored["growth_rate"] == WIDTHS["compact"][0]
+        and stored["stem_channels"] == WIDTHS["compact"][1]
+    )
     assert ModelConfig.from_dict(stored) == config
     custom = ModelConfig(growth_rate=6, stem_channels=12)
     assert ModelConfig.from_dict(custom.to_dict()).growth_rate == 6

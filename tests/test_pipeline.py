@@ -12,7 +12,7 @@ from workbench import SignatureInputError
 from workbench.checkpoint import save_model
 from workbench.config import ModelConfig, PreprocessConfig
 from workbench.models import build_model, images_to_tensor
-from workbench.pipeline import Workbench
+from workbench.verification.workbench import Workbench
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -43,7 +43,9 @@ def test_verify_scores_each_reference_and_decides_on_the_mean(weights):
     images = [bench.normalize(p).image for p in refs]
     query = bench.normalize(EXAMPLES / "writer1_forgery_1.png").image
     with torch.inference_mode():
-        logits = bench.model(images_to_tensor(np.stack(images)), images_to_tensor(np.stack([query, query])))
+        logits = bench.model(
+            images_to_tensor(np.stack(images)), images_to_tensor(np.stack([query, query]))
+        )
     np.testing.assert_allclose(verdict.scores, torch.softmax(logits, 1)[:, 0].numpy(), rtol=1e-5)
     strict = bench.verify(refs, EXAMPLES / "writer1_forgery_1.png", threshold=1.0)
     assert strict.threshold == 1.0 and strict.genuine is False
@@ -67,16 +69,27 @@ def test_verify_refuses_bad_input(weights):
 
 def test_explain_returns_block_heatmaps_and_cross_attention(weights):
     bench = Workbench(weights)
-    explanation = bench.explain(EXAMPLES / "writer1_genuine_1.png", EXAMPLES / "writer1_forgery_1.png")
-    assert [m.shape for m in explanation.block_maps] == [(2, 16, 16), (2, 8, 8), (2, 4, 4), (2, 2, 2)]
-    np.testing.assert_array_equal(explanation.block_maps[0][0], explanation.block_maps[0][1])  # difference SimAM
+    explanation = bench.explain(
+        EXAMPLES / "writer1_genuine_1.png", EXAMPLES / "writer1_forgery_1.png"
+    )
+    assert [m.shape for m in explanation.block_maps] == [
+        (2, 16, 16),
+        (2, 8, 8),
+        (2, 4, 4),
+        (2, 2, 2),
+    ]
+    np.testing.assert_array_equal(
+        explanation.block_maps[0][0], explanation.block_maps[0][1]
+    )  # difference SimAM
     a1, a2 = explanation.cross_attention
     assert a1.shape == a2.shape == (21, 21)
     np.testing.assert_allclose(a1.sum(1), 1.0, rtol=1e-5)
     verdict = bench.verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png")
     assert explanation.score == pytest.approx(verdict.score, abs=1e-6)
     with pytest.raises(ValueError, match="threshold"):
-        bench.verify([EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png", threshold=1.5)
+        bench.verify(
+            [EXAMPLES / "writer1_genuine_1.png"], EXAMPLES / "writer1_forgery_1.png", threshold=1.5
+        )
 
 
 def test_verdict_carries_the_normalized_images_it_scored(weights):
@@ -85,4 +98,6 @@ def test_verdict_carries_the_normalized_images_it_scored(weights):
     verdict = bench.verify(refs, EXAMPLES / "writer2_forgery_1.png")
     assert len(verdict.references) == 2
     np.testing.assert_array_equal(verdict.references[1], bench.normalize(refs[1]).image)
-    np.testing.assert_array_equal(verdict.questioned, bench.normalize(EXAMPLES / "writer2_forgery_1.png").image)
+    np.testing.assert_array_equal(
+        verdict.questioned, bench.normalize(EXAMPLES / "writer2_forgery_1.png").image
+    )

@@ -106,7 +106,13 @@ def test_preprocess_record(signature):
     assert 0 < record.alpha < 5
     assert record.foreground_pixels > 0
     assert 0 <= record.foreground_threshold < 255
-    assert set(record.to_dict()) >= {"foreground_mean", "foreground_std", "centroid_x", "centroid_y", "alpha"}
+    assert set(record.to_dict()) >= {
+        "foreground_mean",
+        "foreground_std",
+        "centroid_x",
+        "centroid_y",
+        "alpha",
+    }
     assert out.min() < 100  # dark strokes survive the shrinking
     m = image_moments(out)
     assert (m["xc"], m["yc"]) == (pytest.approx(111.5, abs=1.0), pytest.approx(111.5, abs=1.0))
@@ -168,7 +174,9 @@ def test_numpy_and_pil_inputs(signature):
     rgb = np.stack([signature] * 3, axis=-1)
     np.testing.assert_array_equal(load_signature(rgb), signature)
     np.testing.assert_array_equal(load_signature(Image.fromarray(signature)), signature)
-    np.testing.assert_allclose(load_signature(signature.astype(np.float32) / 255.0), signature, atol=1)
+    np.testing.assert_allclose(
+        load_signature(signature.astype(np.float32) / 255.0), signature, atol=1
+    )
 
 
 # --------------------------------------------------------------------------- refusals
@@ -202,7 +210,16 @@ def truncated_png(signature: np.ndarray) -> bytes:
         (lambda sig: np.full((200, 500), 255, np.uint8), "blank"),
         (lambda sig: np.zeros((2, 3, 5)), "H x W"),
     ],
-    ids=["not-image", "empty", "truncated", "too-large", "too-small", "blank-page", "white", "bad-shape"],
+    ids=[
+        "not-image",
+        "empty",
+        "truncated",
+        "too-large",
+        "too-small",
+        "blank-page",
+        "white",
+        "bad-shape",
+    ],
 )
 def test_bad_inputs_raise_signature_input_error(signature, make_input, words):
     with pytest.raises(SignatureInputError, match=words):

@@ -16,8 +16,8 @@ from PIL import Image
 
 from tests.conftest import synthetic_signature
 from tests.test_explain import tiny_workbench
-from workbench.explain import QuestionedAttribution
-from workbench.report import (
+from workbench.verification.attribution import QuestionedAttribution
+from workbench.verification.report import (
     build_report,
     file_sha256,
     threshold_provenance,
@@ -26,8 +26,13 @@ from workbench.report import (
 
 WHEN = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 VALIDATION = {"epoch": 3, "eer": 0.0991, "threshold": 0.3093, "auc": 0.96}
-TEST_ENTRY = {"n_pairs": 1234, "val_threshold_far": 0.1076, "val_threshold_frr": 0.1550, "eer": 0.1272,
-              "data": [{"protocol": "bhsig-b"}]}
+TEST_ENTRY = {
+    "n_pairs": 1234,
+    "val_threshold_far": 0.1076,
+    "val_threshold_frr": 0.1550,
+    "eer": 0.1272,
+    "data": [{"protocol": "bhsig-b"}],
+}
 
 
 class _Collector(HTMLParser):
@@ -40,7 +45,9 @@ class _Collector(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
-        self.links += [(k, v or "") for k, v in attrs if k in ("src", "href", "srcset", "action", "data")]
+        self.links += [
+            (k, v or "") for k, v in attrs if k in ("src", "href", "srcset", "action", "data")
+        ]
 
 
 def sha256_of(path) -> str:
@@ -58,7 +65,11 @@ def workbench(tmp_path_factory):
 def inputs(tmp_path_factory):
     """Two references (one with a hostile name) and a questioned signature, as PNG files."""
     folder = tmp_path_factory.mktemp("inputs")
-    names = ["<script>alert(1)</script>".replace("/", "_") + ".png", 'ref & "two".png', "questioned.png"]
+    names = [
+        "<script>alert(1)</script>".replace("/", "_") + ".png",
+        'ref & "two".png',
+        "questioned.png",
+    ]
     paths = []
     for seed, name in zip((21, 22, 23), names):
         path = folder / name
@@ -72,14 +83,23 @@ def results(workbench, inputs):
     references, questioned = inputs
     verdict = workbench.verify(references, questioned)
     explanation = workbench.explain(references[0], questioned)
-    attribution = QuestionedAttribution(workbench.model).attribute(explanation.reference, explanation.questioned)
+    attribution = QuestionedAttribution(workbench.model).attribute(
+        explanation.reference, explanation.questioned
+    )
     return verdict, explanation, attribution
 
 
 @pytest.fixture(scope="module")
 def page(workbench, inputs, results):
     verdict, explanation, attribution = results
-    return build_report(workbench, *inputs, verdict, explanation=explanation, attribution=attribution, generated_at=WHEN)
+    return build_report(
+        workbench,
+        *inputs,
+        verdict,
+        explanation=explanation,
+        attribution=attribution,
+        generated_at=WHEN,
+    )
 
 
 def test_every_file_hash_and_the_weights_hash_are_in_the_report(page, inputs, workbench, tmp_path):
@@ -137,7 +157,12 @@ def test_same_inputs_give_byte_identical_reports(workbench, inputs, results, tmp
     second = write_report(tmp_path, workbench, *inputs, verdict, **options)
     assert second.name == "signature-report-20240506T070809Z.html"
     assert first.read_bytes() == second.read_bytes()
-    later = build_report(workbench, *inputs, verdict, **{**options, "generated_at": datetime(2024, 5, 6, 7, 8, 10, tzinfo=UTC)})
+    later = build_report(
+        workbench,
+        *inputs,
+        verdict,
+        **{**options, "generated_at": datetime(2024, 5, 6, 7, 8, 10, tzinfo=UTC)},
+    )
     assert later != first.read_text(encoding="utf-8")
 
 
@@ -159,20 +184,37 @@ def test_examiner_threshold_is_labelled_as_such(workbench, inputs):
 
 
 def test_threshold_provenance_handles_missing_keys():
-    assert threshold_provenance({}, 0.5) == ("0.5, the argmax of the two logits (the weights store no validation threshold)", [])
-    source, rates = threshold_provenance({"validation": {"threshold": 0.4, "far": 0.1, "frr": 0.2}}, 0.4)
+    assert threshold_provenance({}, 0.5) == (
+        "0.5, the argmax of the two logits (the weights store no validation threshold)",
+        [],
+    )
+    source, rates = threshold_provenance(
+        {"validation": {"threshold": 0.4, "far": 0.1, "frr": 0.2}}, 0.4
+    )
     assert "validation threshold" in source
     assert rates == ["Validation writers: FAR 10.00%, FRR 20.00% at the validation threshold."]
     assert threshold_provenance({"validation": {"far": 0.1}, "test": [{"eer": 0.2}]}, 0.5)[1] == []
 
 
 def test_a_validation_curve_gives_rates_at_the_threshold_used():
-    curve = {"threshold": [0.0, 0.5, 1.0], "far": [1.0, 0.25, 0.0], "frr": [0.0, 0.125, 1.0], "n_genuine": 8, "n_forged": 4}
-    source, rates = threshold_provenance({"validation": {"threshold": 0.3, "eer": 0.2, "curve": curve}}, 0.6)
+    curve = {
+        "threshold": [0.0, 0.5, 1.0],
+        "far": [1.0, 0.25, 0.0],
+        "frr": [0.0, 0.125, 1.0],
+        "n_genuine": 8,
+        "n_forged": 4,
+    }
+    source, rates = threshold_provenance(
+        {"validation": {"threshold": 0.3, "eer": 0.2, "curve": curve}}, 0.6
+    )
     assert "set by the examiner" in source
-    assert rates[0] == ("Validation writers at threshold 0.500 (nearest tabulated): FAR 25.00% (forgeries accepted, "
-                        "of 4 pairs), FRR 12.50% (genuine rejected, of 8 pairs).")
-    assert len(rates) == 1  # the EER line belongs to the stored threshold and the curve supersedes it
+    assert rates[0] == (
+        "Validation writers at threshold 0.500 (nearest tabulated): FAR 25.00% (forgeries accepted, "
+        "of 4 pairs), FRR 12.50% (genuine rejected, of 8 pairs)."
+    )
+    assert (
+        len(rates) == 1
+    )  # the EER line belongs to the stored threshold and the curve supersedes it
 
 
 def test_mismatched_inputs_are_refused(workbench, inputs, results):
@@ -181,9 +223,18 @@ def test_mismatched_inputs_are_refused(workbench, inputs, results):
     with pytest.raises(ValueError, match="2 reference scores"):
         build_report(workbench, references[:1], questioned, verdict, generated_at=WHEN)
     with pytest.raises(ValueError, match="not found"):
-        build_report(workbench, references, questioned.with_name("missing.png"), verdict, generated_at=WHEN)
+        build_report(
+            workbench, references, questioned.with_name("missing.png"), verdict, generated_at=WHEN
+        )
     with pytest.raises(ValueError, match="attribution map"):
-        build_report(workbench, references, questioned, verdict, attribution=np.zeros((5, 5)), generated_at=WHEN)
+        build_report(
+            workbench,
+            references,
+            questioned,
+            verdict,
+            attribution=np.zeros((5, 5)),
+            generated_at=WHEN,
+        )
 
 
 def test_report_for_a_person_to_look_at(page, output_dir):

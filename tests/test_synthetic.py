@@ -31,13 +31,17 @@ def test_one_stroke_is_a_circular_arc_of_length_d():
     # same lognormal CDF, i.e. it turns linearly with arc length: a circular arc whose chord is
     # D sin(turn / 2) / (turn / 2), pointing at the mean direction.
     for turn in (0.0, math.pi / 2, math.pi):
-        stroke = LognormalStroke(D=2.0, t0=0.0, mu=-1.6, sigma=0.25, theta_s=0.3, theta_e=0.3 + turn)
+        stroke = LognormalStroke(
+            D=2.0, t0=0.0, mu=-1.6, sigma=0.25, theta_s=0.3, theta_e=0.3 + turn
+        )
         points, speed = lognormal_trajectory(stroke_array((stroke,)), dt=0.001)
         length = np.hypot(*np.diff(points, axis=0).T).sum()
         chord = 2.0 * (math.sin(turn / 2) / (turn / 2) if turn else 1.0)
         mid = 0.3 + turn / 2
         assert length == pytest.approx(2.0, rel=2e-3)
-        np.testing.assert_allclose(points[-1], [chord * math.cos(mid), chord * math.sin(mid)], atol=5e-3)
+        np.testing.assert_allclose(
+            points[-1], [chord * math.cos(mid), chord * math.sin(mid)], atol=5e-3
+        )
     # Peak speed of a lognormal at its mode exp(mu - sigma^2).
     mode = math.exp(-1.6 - 0.25**2)
     v = lognormal_velocity(np.array([[1.0, 0.0, -1.6, 0.25, 0.0, 0.0]]), np.array([mode]))
@@ -81,12 +85,22 @@ def test_images_look_like_scans():
 
 
 def _tree(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_generate_corpus_layout_determinism_and_stability(tmp_path):
     summary = generate_corpus(tmp_path / "a", writers=2, genuine=2, forgeries=3, seed=11)
-    assert summary == {"writers": 2, "genuine": 4, "forged": 6, "seed": 11, "out": str(tmp_path / "a")}
+    assert summary == {
+        "writers": 2,
+        "genuine": 4,
+        "forged": 6,
+        "seed": 11,
+        "out": str(tmp_path / "a"),
+    }
     first = _tree(tmp_path / "a")
     expected = {
         f"synth_{w:04d}/{kind}/{kind}_{i:02d}.png"
@@ -105,7 +119,9 @@ def test_generate_corpus_layout_determinism_and_stability(tmp_path):
     # The in-memory helper gives exactly the written images.
     genuine, forged = sample_writer(11, writer=1, genuine=2, forgeries=3)
     for i, image in enumerate(genuine):
-        on_disk = cv2.imread(str(tmp_path / "a" / "synth_0002" / "genuine" / f"genuine_{i + 1:02d}.png"), 0)
+        on_disk = cv2.imread(
+            str(tmp_path / "a" / "synth_0002" / "genuine" / f"genuine_{i + 1:02d}.png"), 0
+        )
         np.testing.assert_array_equal(on_disk, image)
     assert len(forged) == 3
 
@@ -143,11 +159,20 @@ def test_skilled_forgeries_are_not_trivial_for_a_correlation_baseline(output_dir
         random += [float(a @ b) for a in real for b in vectors[(w + 1) % len(vectors)][0]]
     skilled_eer = eer([1] * len(positive) + [0] * len(skilled), positive + skilled)[0]
     random_eer = eer([1] * len(positive) + [0] * len(random), positive + random)[0]
-    report = {"baseline": "Pearson correlation of preprocessed images", "writers": 16, "genuine": 6,
-              "forgeries": 6, "seed": 2024, "skilled_forgery_eer": skilled_eer, "random_forgery_eer": random_eer}
+    report = {
+        "baseline": "Pearson correlation of preprocessed images",
+        "writers": 16,
+        "genuine": 6,
+        "forgeries": 6,
+        "seed": 2024,
+        "skilled_forgery_eer": skilled_eer,
+        "random_forgery_eer": random_eer,
+    }
     (output_dir / "synthetic_baseline_eer.json").write_text(json.dumps(report, indent=1) + "\n")
     record_property("skilled_forgery_eer", skilled_eer)
-    print(f"correlation baseline: skilled-forgery EER {skilled_eer:.3f}, random-forgery EER {random_eer:.3f}")
+    print(
+        f"correlation baseline: skilled-forgery EER {skilled_eer:.3f}, random-forgery EER {random_eer:.3f}"
+    )
     assert skilled_eer > 0.10
     assert random_eer < skilled_eer
     assert np.mean(positive) > np.mean(skilled) > np.mean(random), "forgeries imitate, imperfectly"

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workbench import bench, evaluate, train
 from workbench.checkpoint import load_verifier
+from workbench.cli import bench, evaluate, train
 from workbench.data.synthetic import generate_corpus
 
 EPOCHS = 4
@@ -26,8 +26,21 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    common = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "64", "--loss", "ce",
-              "--seed", "3", "--out", str(out), "--quiet"]
+    common = [
+        "--data",
+        str(corpus),
+        "--protocol",
+        "14/6/4",
+        "--input-size",
+        "64",
+        "--loss",
+        "ce",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert train.main(common + ["--epochs", str(EPOCHS - 1)]) == 0
     assert train.main(common + ["--epochs", str(EPOCHS), "--resume"]) == 0
     return out
@@ -53,7 +66,21 @@ def test_export_holds_config_split_and_validation_threshold(run):
 
 def test_evaluation_on_held_out_writers_beats_chance(run, corpus, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert evaluate.main(["--weights", str(run / "tiny.safetensors"), "--data", str(corpus), "--out", str(out), "--quiet", "--table"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--weights",
+                str(run / "tiny.safetensors"),
+                "--data",
+                str(corpus),
+                "--out",
+                str(out),
+                "--quiet",
+                "--table",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     result = json.loads(lines[0])
     # 6 held-out writers: 6 x C(6, 2) genuine pairs and 6 x 36 skilled-forgery pairs.
@@ -70,16 +97,39 @@ def test_evaluation_on_held_out_writers_beats_chance(run, corpus, tmp_path, caps
 def test_bench_prints_the_measurements(capsys):
     assert bench.main(["--input-size", "64", "--repeats", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("preprocess_ms_per_image", "inference_ms_per_pair_batch1", "inference_ms_per_pair_batch32",
-                "training_ms_per_pair_batch64", "peak_memory_mb", "torch", "threads"):
+    for key in (
+        "preprocess_ms_per_image",
+        "inference_ms_per_pair_batch1",
+        "inference_ms_per_pair_batch32",
+        "training_ms_per_pair_batch64",
+        "peak_memory_mb",
+        "torch",
+        "threads",
+    ):
         assert key in result
     assert result["inference_ms_per_pair_batch32"] > 0
 
 
 def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
     out = tmp_path / "budget"
-    args = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "48", "--epochs", "5",
-            "--pairs-per-epoch", "64", "--max-minutes", "0.0001", "--augment", "--out", str(out), "--quiet"]
+    args = [
+        "--data",
+        str(corpus),
+        "--protocol",
+        "14/6/4",
+        "--input-size",
+        "48",
+        "--epochs",
+        "5",
+        "--pairs-per-epoch",
+        "64",
+        "--max-minutes",
+        "0.0001",
+        "--augment",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert train.main(args) == 0
     log = (out / "log.jsonl").read_text().splitlines()
     assert len(log) == 1
@@ -88,8 +138,21 @@ def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
 
 def test_cosine_schedule_continues_from_saved_weights(run, corpus, tmp_path):
     start = run / "tiny.safetensors"
-    common = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "64", "--loss", "ce",
-              "--pairs-per-epoch", "64", "--init-from", str(start), "--quiet"]
+    common = [
+        "--data",
+        str(corpus),
+        "--protocol",
+        "14/6/4",
+        "--input-size",
+        "64",
+        "--loss",
+        "ce",
+        "--pairs-per-epoch",
+        "64",
+        "--init-from",
+        str(start),
+        "--quiet",
+    ]
     out = tmp_path / "cosine"
     assert train.main(common + ["--epochs", "2", "--lr-schedule", "cosine", "--out", str(out)]) == 0
     lrs = [json.loads(line)["lr_end"] for line in (out / "log.jsonl").read_text().splitlines()]
@@ -114,18 +177,39 @@ def test_bench_app_times_the_apps_actions(run, capsys):
 
 
 def test_ablation_tables_report_each_variant_run(corpus, tmp_path, capsys):
-    from workbench import ablate
+    from workbench.cli import ablate
 
-    args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path), "--input-size", "48",
-            "--epochs", "1", "--pairs-per-epoch", "64", "--only", "baseline", "--only", "ce", "--quiet"]
+    args = [
+        "--data",
+        str(corpus),
+        "--protocol",
+        "14/6/4",
+        "--out",
+        str(tmp_path),
+        "--input-size",
+        "48",
+        "--epochs",
+        "1",
+        "--pairs-per-epoch",
+        "64",
+        "--only",
+        "baseline",
+        "--only",
+        "ce",
+        "--quiet",
+    ]
     assert ablate.main(args) == 0
     text = (tmp_path / "ablation.md").read_text()
-    assert capsys.readouterr().out.rstrip("\n").endswith(text.rstrip("\n"))  # printed after each run's own lines
+    assert (
+        capsys.readouterr().out.rstrip("\n").endswith(text.rstrip("\n"))
+    )  # printed after each run's own lines
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     assert "not run" in rows["+ both (full)"] and "not run" not in rows["baseline"]
     assert "not run" not in rows["cross-entropy"]
     baseline = json.loads((tmp_path / "baseline" / "baseline.json").read_text())
-    assert baseline["model"]["attention"] == "none" and baseline["model"]["cross_attention"] is False
+    assert (
+        baseline["model"]["attention"] == "none" and baseline["model"]["cross_attention"] is False
+    )
     assert json.loads((tmp_path / "ce" / "ce.json").read_text())["training"]["loss"] == "ce"
     assert ablate.main(args) == 0  # finished variants are read back, not retrained
     assert (tmp_path / "ablation.md").read_text() == text

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import real_data
-from workbench import evaluate
-from workbench.pipeline import Workbench
+from workbench.cli import evaluate
+from workbench.verification.workbench import Workbench
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights" / "verifier.safetensors"
@@ -26,16 +26,22 @@ def test_shipped_weights_give_the_recorded_example_scores(meta):
     bench = Workbench(WEIGHTS)
     assert meta["examples"], "the model card records example scores"
     for pair in meta["examples"]:
-        verdict = bench.verify([ROOT / "examples" / pair["reference"]], ROOT / "examples" / pair["questioned"])
+        verdict = bench.verify(
+            [ROOT / "examples" / pair["reference"]], ROOT / "examples" / pair["questioned"]
+        )
         assert verdict.score == pytest.approx(pair["score"], abs=1e-4), pair
 
 
 def test_shipped_weights_decide_every_app_example_right():
-    from workbench.examples import load_rows
+    from workbench.cli.examples import load_rows
 
     rows = load_rows(ROOT / "examples")
     recorded = json.loads((ROOT / "examples" / "examples.json").read_text())
-    assert rows and recorded["weights_sha256"] == json.loads(WEIGHTS.with_suffix(".json").read_text())["weights_sha256"]
+    assert (
+        rows
+        and recorded["weights_sha256"]
+        == json.loads(WEIGHTS.with_suffix(".json").read_text())["weights_sha256"]
+    )
     bench = Workbench(WEIGHTS)
     for row in rows:
         verdict = bench.verify(row["references"], row["questioned"])
@@ -49,8 +55,19 @@ def test_bhsig_b_test_accuracy_matches_the_model_card(meta, tmp_path, capsys):
     if not recorded:
         pytest.skip("the model card has no BHSig-B test evaluation")
     data = real_data("BHSig260-Bengali")
-    args = ["--weights", str(WEIGHTS), "--data", str(data), "--protocol", "bhsig-b", "--split", "test",
-            "--out", str(tmp_path), "--quiet"]
+    args = [
+        "--weights",
+        str(WEIGHTS),
+        "--data",
+        str(data),
+        "--protocol",
+        "bhsig-b",
+        "--split",
+        "test",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert evaluate.main(args) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[0])
     assert result["n_pairs"] == recorded[0]["n_pairs"]

@@ -42,7 +42,9 @@ def save_model(model: nn.Module, stem: str | Path, meta: dict) -> tuple[Path, Pa
 def load_meta(stem: str | Path) -> dict:
     _, card = _paths(stem)
     if not card.exists():
-        raise ValueError(f"Model description not found: {card} (it must sit next to the .safetensors file).")
+        raise ValueError(
+            f"Model description not found: {card} (it must sit next to the .safetensors file)."
+        )
     return json.loads(card.read_text(encoding="utf-8"))
 
 
@@ -62,7 +64,9 @@ def load_module(stem: str | Path, build) -> tuple[nn.Module, dict, PreprocessCon
         model.load_state_dict(load_file(str(weights)))
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise ValueError(f"{weights} does not match the model its JSON describes ({first}).") from None
+        raise ValueError(
+            f"{weights} does not match the model its JSON describes ({first})."
+        ) from None
     return model.eval(), meta, PreprocessConfig(**meta.get("preprocess", {}))
 
 
@@ -87,4 +91,3 @@ def load_verifier(stem: str | Path, *, device: str = "cpu", fuse: bool = False):
 
         model = fuse_for_inference(model)
     return model.to(device), meta, pre
-

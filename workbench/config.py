@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# The project's folders: shipped weights and the synthetic examples sit beside the package.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS_DIR = PROJECT_ROOT / "weights"
+EXAMPLES_DIR = PROJECT_ROOT / "examples"
+DEFAULT_VERIFIER = WEIGHTS_DIR / "verifier.safetensors"
+DEFAULT_CLASSIFIER = WEIGHTS_DIR / "writer_classifier.safetensors"
+# The paper's input size (H_norm = W_norm = 224) and the argmax of the two logits, the threshold
+# of weights that store no validation threshold.
+INPUT_SIZE = 224
+FALLBACK_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,8 +34,8 @@ class PreprocessConfig:
         min_ink_pixels: fewest foreground pixels a signature may have.
     """
 
-    height: int = 224
-    width: int = 224
+    height: int = INPUT_SIZE
+    width: int = INPUT_SIZE
     moment_factor: float = 0.6
     foreground_mean: float = 30.0
     foreground_std: float = 10.0
@@ -40,7 +52,7 @@ class PreprocessConfig:
 
 ATTENTIONS = ("none", "se", "cbam", "simam", "diff_simam")
 # Backbone widths: (growth rate, stem channels). `paper` is DenseNet's usual 32/64; `compact`
-# keeps CPU training and inference fast (trade-off measured by `python -m workbench.bench`).
+# keeps CPU training and inference fast (trade-off measured by `python -m workbench.cli.bench`).
 WIDTHS = {"paper": (32, 64), "compact": (8, 16)}
 
 
@@ -74,14 +86,16 @@ class ModelConfig:
     spp_levels: tuple[int, ...] = (1, 2, 4)
     dropout: float = 0.1
     simam_lambda: float = 1e-4
-    input_height: int = 224
-    input_width: int = 224
+    input_height: int = INPUT_SIZE
+    input_width: int = INPUT_SIZE
 
     def __post_init__(self) -> None:
         if self.width not in WIDTHS:
             raise ValueError(f"Unknown width {self.width!r}: choose one of {', '.join(WIDTHS)}.")
         if self.attention not in ATTENTIONS:
-            raise ValueError(f"Unknown attention {self.attention!r}: choose one of {', '.join(ATTENTIONS)}.")
+            raise ValueError(
+                f"Unknown attention {self.attention!r}: choose one of {', '.join(ATTENTIONS)}."
+            )
         growth, stem = WIDTHS[self.width]
         object.__setattr__(self, "growth_rate", self.growth_rate or growth)
         object.__setattr__(self, "stem_channels", self.stem_channels or stem)
@@ -90,7 +104,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict) -> ModelConfig:
         fields = dict(values)
         for key in ("block_config", "spp_levels"):
             if key in fields:

@@ -22,7 +22,11 @@ def roc_figure(labels, scores, *, title: str = "") -> plt.Figure:
     ax.plot(fpr, tpr, lw=2, label=f"AUC {metrics.auc(labels, scores):.4f}")
     ax.plot([0, 1], [0, 1], ls=":", c="grey", label="chance")
     ax.plot([rate], [1 - rate], "o", c="crimson", label=f"EER {100 * rate:.2f}%")
-    ax.set(xlabel="FAR (forgeries accepted)", ylabel="1 - FRR (genuine accepted)", title=f"ROC {title}".strip())
+    ax.set(
+        xlabel="FAR (forgeries accepted)",
+        ylabel="1 - FRR (genuine accepted)",
+        title=f"ROC {title}".strip(),
+    )
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -35,7 +39,13 @@ def det_figure(labels, scores, *, title: str = "") -> plt.Figure:
     rate, _ = metrics.eer(labels, scores)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.plot(norm.ppf(clip(far)), norm.ppf(clip(frr)), lw=2)
-    ax.plot([norm.ppf(clip(rate))], [norm.ppf(clip(rate))], "o", c="crimson", label=f"EER {100 * rate:.2f}%")
+    ax.plot(
+        [norm.ppf(clip(rate))],
+        [norm.ppf(clip(rate))],
+        "o",
+        c="crimson",
+        label=f"EER {100 * rate:.2f}%",
+    )
     ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8])
     ax.set_xticks(norm.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
     ax.set_yticks(norm.ppf(ticks), [f"{100 * t:g}%" for t in ticks])
@@ -47,7 +57,9 @@ def det_figure(labels, scores, *, title: str = "") -> plt.Figure:
     return fig
 
 
-def histogram_figure(labels, scores, *, title: str = "", thresholds: dict[str, float] | None = None) -> plt.Figure:
+def histogram_figure(
+    labels, scores, *, title: str = "", thresholds: dict[str, float] | None = None
+) -> plt.Figure:
     labels, scores = np.asarray(labels), np.asarray(scores)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     bins = np.linspace(0, 1, 41)
@@ -56,7 +68,9 @@ def histogram_figure(labels, scores, *, title: str = "", thresholds: dict[str, f
     for name, value in (thresholds or {"0.5": 0.5}).items():
         ax.axvline(value, ls="--", c="k", lw=1)
         ax.text(value, ax.get_ylim()[1] * 0.95, f" {name}", fontsize=8)
-    ax.set(xlabel="score (same-writer probability)", ylabel="pairs", title=f"Scores {title}".strip())
+    ax.set(
+        xlabel="score (same-writer probability)", ylabel="pairs", title=f"Scores {title}".strip()
+    )
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()

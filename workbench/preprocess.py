@@ -100,7 +100,9 @@ def _open_image(source: ImageSource, config: PreprocessConfig) -> Image.Image:
                 "give a file path, the file's bytes, a PIL image or a numpy array."
             )
         if not data:
-            raise SignatureInputError(f"{_label(name)} is empty (0 bytes): upload the image file again.")
+            raise SignatureInputError(
+                f"{_label(name)} is empty (0 bytes): upload the image file again."
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -205,7 +207,9 @@ def _to_unit_float(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- eq. 1
 
 
-def foreground_mask(gray: np.ndarray, *, config: PreprocessConfig = DEFAULT_CONFIG) -> tuple[np.ndarray, float]:
+def foreground_mask(
+    gray: np.ndarray, *, config: PreprocessConfig = DEFAULT_CONFIG
+) -> tuple[np.ndarray, float]:
     """Stroke pixels by Otsu's threshold on the lightly denoised image.
 
     Args:
@@ -315,15 +319,22 @@ def moment_normalize(
         ``yc``, ``alpha``, ``antialias_sigma``.
     """
     moments = image_moments(image)
-    alpha = moment_alpha(moments, height=config.height, width=config.width, factor=config.moment_factor)
+    alpha = moment_alpha(
+        moments, height=config.height, width=config.width, factor=config.moment_factor
+    )
     ink = 255.0 - image.astype(np.float32)
     sigma = (1.0 / alpha - 1.0) / 2.0 if (config.antialias and alpha < 1.0) else 0.0
     if sigma > 0.05:
-        ink = cv2.GaussianBlur(ink, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
+        ink = cv2.GaussianBlur(
+            ink, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT
+        )
     out_xc = (config.width - 1) / 2.0
     out_yc = (config.height - 1) / 2.0
     matrix = np.array(
-        [[alpha, 0.0, out_xc - alpha * moments["xc"]], [0.0, alpha, out_yc - alpha * moments["yc"]]],
+        [
+            [alpha, 0.0, out_xc - alpha * moments["xc"]],
+            [0.0, alpha, out_yc - alpha * moments["yc"]],
+        ],
         dtype=np.float64,
     )
     warped = cv2.warpAffine(

@@ -25,10 +25,14 @@ def _member_path(name: str) -> PurePosixPath:
     """The member's relative POSIX path; raises for absolute paths and ``..`` components."""
     posix = name.replace("\\", "/")
     if posix.startswith("/") or _DRIVE.match(posix):
-        raise SignatureInputError(f"The zip holds an absolute path ({name!r}); zip the corpus folder with relative paths.")
+        raise SignatureInputError(
+            f"The zip holds an absolute path ({name!r}); zip the corpus folder with relative paths."
+        )
     parts = [p for p in posix.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise SignatureInputError(f"The zip holds a path that leaves its folder ({name!r}); it was refused.")
+        raise SignatureInputError(
+            f"The zip holds a path that leaves its folder ({name!r}); it was refused."
+        )
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
@@ -55,7 +59,9 @@ def safe_extract(
     if not path.is_file():
         raise SignatureInputError(f"Archive not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise SignatureInputError(f"{path.name} is not a zip archive. Upload the corpus folder compressed as .zip.")
+        raise SignatureInputError(
+            f"{path.name} is not a zip archive. Upload the corpus folder compressed as .zip."
+        )
     root = Path(dest).resolve()
     written = total = 0
     try:
@@ -64,10 +70,12 @@ def safe_extract(
             if len(members) > max_members:
                 raise SignatureInputError(
                     f"The zip holds {len(members)} entries, more than the {max_members} allowed; evaluate a "
-                    "subset of writers or use `python -m workbench.evaluate` on a folder."
+                    "subset of writers or use `python -m workbench.cli.evaluate` on a folder."
                 )
             if sum(m.file_size for m in members) > max_bytes:
-                raise SignatureInputError(f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; upload a smaller corpus.")
+                raise SignatureInputError(
+                    f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; upload a smaller corpus."
+                )
             for member in members:
                 relative = _member_path(member.filename)
                 if member.is_dir() or relative == PurePosixPath("."):
@@ -77,10 +85,14 @@ def safe_extract(
                 if any(p.startswith(".") or p in _SKIPPED_FOLDERS for p in relative.parts):
                     continue
                 if member.flag_bits & 0x1:
-                    raise SignatureInputError(f"{member.filename} is encrypted; upload a zip without a password.")
+                    raise SignatureInputError(
+                        f"{member.filename} is encrypted; upload a zip without a password."
+                    )
                 target = root.joinpath(*relative.parts)
                 if root not in target.resolve().parents:
-                    raise SignatureInputError(f"The zip holds a path that leaves its folder ({member.filename!r}); it was refused.")
+                    raise SignatureInputError(
+                        f"The zip holds a path that leaves its folder ({member.filename!r}); it was refused."
+                    )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with handle.open(member) as source, open(target, "wb") as out:
                     for block in iter(lambda: source.read(1 << 20), b""):
@@ -92,7 +104,9 @@ def safe_extract(
                         out.write(block)
                 written += 1
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
-        raise SignatureInputError(f"{path.name} is a damaged zip archive ({error}); compress the corpus again.") from None
+        raise SignatureInputError(
+            f"{path.name} is a damaged zip archive ({error}); compress the corpus again."
+        ) from None
     if written == 0:
         raise SignatureInputError(f"{path.name} is empty: it holds no files.")
     return written
@@ -100,5 +114,9 @@ def safe_extract(
 
 def single_top_folder(root: str | os.PathLike) -> Path | None:
     """The only entry of ``root`` when it is a folder (hidden entries ignored), else None."""
-    entries = [e for e in Path(root).iterdir() if not e.name.startswith(".") and e.name not in _SKIPPED_FOLDERS]
+    entries = [
+        e
+        for e in Path(root).iterdir()
+        if not e.name.startswith(".") and e.name not in _SKIPPED_FOLDERS
+    ]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else None

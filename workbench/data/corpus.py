@@ -9,7 +9,18 @@ from pathlib import Path
 
 GENUINE = "genuine"
 FORGED = "forged"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pgm", ".ppm")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".pgm",
+    ".ppm",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ class Corpus:
     def absolute(self, record: SignatureRecord) -> Path:
         return self.root / record.path
 
-    def with_records(self, records, duplicates=()) -> "Corpus":
+    def with_records(self, records, duplicates=()) -> Corpus:
         return replace(self, records=tuple(records), duplicates=tuple(duplicates))
 
 

@@ -43,4 +43,3 @@ def dedupe(corpus: Corpus) -> Corpus:
     kept = [r for r in corpus.records if r.path in keep_paths]
     removed = [r for r in corpus.records if r.path not in keep_paths]
     return corpus.with_records(kept, removed)
-

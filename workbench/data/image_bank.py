@@ -64,7 +64,9 @@ class ImageBank:
             self.failed = dict(zip(stored["failed"], stored["reasons"]))
         else:
             kept, images = [], []
-            for done, p in enumerate(tqdm(unique, desc="preprocessing", unit="img", disable=not progress), start=1):
+            for done, p in enumerate(
+                tqdm(unique, desc="preprocessing", unit="img", disable=not progress), start=1
+            ):
                 try:
                     images.append(preprocess(p, config=config)[0])
                     kept.append(p)
@@ -77,8 +79,11 @@ class ImageBank:
             if cache is not None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(
-                    cache, paths=np.array(kept), images=self.images,
-                    failed=np.array(list(self.failed)), reasons=np.array(list(self.failed.values())),
+                    cache,
+                    paths=np.array(kept),
+                    images=self.images,
+                    failed=np.array(list(self.failed)),
+                    reasons=np.array(list(self.failed.values())),
                 )
         for p, reason in self.failed.items():
             log.warning("left out %s: %s", p, reason)

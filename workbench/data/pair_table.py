@@ -32,7 +32,9 @@ def _locate(relative: str, roots: list[Path]) -> Path | None:
     return None
 
 
-def read_pair_table(csv_path: str | os.PathLike, roots: list[Path]) -> tuple[list[Pair], dict[str, Path]]:
+def read_pair_table(
+    csv_path: str | os.PathLike, roots: list[Path]
+) -> tuple[list[Pair], dict[str, Path]]:
     """Pairs from a CSV (``reference``, ``questioned``, ``label``; optional ``writer``, ``kind``).
 
     Args:
@@ -68,9 +70,18 @@ def read_pair_table(csv_path: str | os.PathLike, roots: list[Path]) -> tuple[lis
         except ValueError:
             label = -1.0
         if label not in (0.0, 1.0):
-            raise SignatureInputError(f"{name}, line {line}: label {row['label']!r} must be 1 (genuine pair) or 0 (forgery).")
-        pairs.append(Pair(_clean(row["reference"]), _clean(row["questioned"]), int(label),
-                          row.get("writer", "").strip(), row.get("kind", "").strip()))
+            raise SignatureInputError(
+                f"{name}, line {line}: label {row['label']!r} must be 1 (genuine pair) or 0 (forgery)."
+            )
+        pairs.append(
+            Pair(
+                _clean(row["reference"]),
+                _clean(row["questioned"]),
+                int(label),
+                row.get("writer", "").strip(),
+                row.get("kind", "").strip(),
+            )
+        )
     found: dict[str, Path] = {}
     absent: list[str] = []
     for relative in dict.fromkeys(p for pair in pairs for p in (pair.reference, pair.questioned)):

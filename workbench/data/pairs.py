@@ -36,9 +36,7 @@ class Pair:
     kind: str
 
 
-def make_pairs(
-    corpus: Corpus, writers, *, random_forgeries: int = 0, seed: int = 0
-) -> list[Pair]:
+def make_pairs(corpus: Corpus, writers, *, random_forgeries: int = 0, seed: int = 0) -> list[Pair]:
     """All pairs of the given writers.
 
     Args:
@@ -85,6 +83,8 @@ def read_pairs_csv(path: str | os.PathLike) -> list[Pair]:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}.")
     return [
-        Pair(r["reference"], r["questioned"], int(r["label"]), r.get("writer", ""), r.get("kind", ""))
+        Pair(
+            r["reference"], r["questioned"], int(r["label"]), r.get("writer", ""), r.get("kind", "")
+        )
         for r in rows
     ]

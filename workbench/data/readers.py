@@ -128,5 +128,7 @@ def read_corpus(path: str | os.PathLike, *, layout: str | None = None) -> Corpus
         else:
             writer, kind, index = found
             records.append(SignatureRecord(path=str(p), writer=writer, kind=kind, index=index))
-    records.sort(key=lambda r: (natural_key(r.writer), r.kind != GENUINE, r.index, natural_key(r.path)))
+    records.sort(
+        key=lambda r: (natural_key(r.writer), r.kind != GENUINE, r.index, natural_key(r.path))
+    )
     return Corpus(root=root, layout=chosen, records=tuple(records), unmatched=tuple(unmatched))

@@ -43,7 +43,9 @@ def split_pairs(
         if split == "all":
             writers, writer_split = corpus.writers, None
         else:
-            chosen = split_writers(corpus.writers, get_protocol(protocol, val=val_writers), seed=seed)
+            chosen = split_writers(
+                corpus.writers, get_protocol(protocol, val=val_writers), seed=seed
+            )
             writers, writer_split = chosen.writers(split), chosen.to_dict()
         root = Path(path).resolve()
         for pair in make_pairs(corpus, writers, random_forgeries=random_forgeries, seed=seed):

@@ -98,7 +98,11 @@ def split_writers(writers: list[str], protocol: Protocol, *, seed: int = 0) -> W
     ordered = sorted(set(writers), key=natural_key)
     total = len(ordered)
     n_train = _count(protocol.train, total)
-    n_test = total - n_train if protocol.test is None else min(_count(protocol.test, total), total - n_train)
+    n_test = (
+        total - n_train
+        if protocol.test is None
+        else min(_count(protocol.test, total), total - n_train)
+    )
     n_val = _count(protocol.val, total)
     if n_train < 1 or n_test < 1 or not 0 <= n_val < n_train:
         raise ValueError(
@@ -113,4 +117,6 @@ def split_writers(writers: list[str], protocol: Protocol, *, seed: int = 0) -> W
     def tidy(items: list[str]) -> tuple[str, ...]:
         return tuple(sorted(items, key=natural_key))
 
-    return WriterSplit(protocol=protocol.name, seed=seed, train=tidy(train), val=tidy(val), test=tidy(test))
+    return WriterSplit(
+        protocol=protocol.name, seed=seed, train=tidy(train), val=tidy(val), test=tidy(test)
+    )

@@ -34,8 +34,16 @@ from workbench.data.synthetic_render import (
 )
 
 __all__ = [
-    "LognormalStroke", "PenStyle", "SynthConfig", "WriterTemplate", "forger_pen", "generate_corpus",
-    "make_writer", "render_forgery", "render_genuine", "sample_writer",
+    "LognormalStroke",
+    "PenStyle",
+    "SynthConfig",
+    "WriterTemplate",
+    "forger_pen",
+    "generate_corpus",
+    "make_writer",
+    "render_forgery",
+    "render_genuine",
+    "sample_writer",
 ]
 
 _TEMPLATE, _GENUINE, _FORGED = 0, 1, 2
@@ -87,8 +95,13 @@ class SynthConfig:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if name.endswith(("_range", "_slowdown")) and not 0 < value[0] <= value[1]:
-                raise ValueError(f"SynthConfig.{name} must be (low, high) with 0 < low <= high, got {value}.")
-        if self.supersample < 1 or min(self.genuine_variation, self.forgery_error, self.tremor_px) < 0:
+                raise ValueError(
+                    f"SynthConfig.{name} must be (low, high) with 0 < low <= high, got {value}."
+                )
+        if (
+            self.supersample < 1
+            or min(self.genuine_variation, self.forgery_error, self.tremor_px) < 0
+        ):
             raise ValueError("SynthConfig: supersample must be >= 1 and noise levels >= 0.")
 
 
@@ -112,7 +125,9 @@ class WriterTemplate:
     canvas_aspect: float
 
 
-def _make_component(rng: np.random.Generator, n: int, flourish: bool) -> tuple[LognormalStroke, ...]:
+def _make_component(
+    rng: np.random.Generator, n: int, flourish: bool
+) -> tuple[LognormalStroke, ...]:
     """Alternating up- and down-strokes with curvature and occasional loops, kept near a
     baseline; ``flourish`` adds a final long stroke sweeping back under the writing."""
     strokes, t0, x, y = [], 0.0, 0.0, 0.0
@@ -121,7 +136,11 @@ def _make_component(rng: np.random.Generator, n: int, flourish: bool) -> tuple[L
         if rng.random() < 0.22:
             turn = rng.choice([-1.0, 1.0]) * rng.uniform(3.0, 5.5)
         if k == n:
-            mid, turn, d = rng.uniform(2.9, 3.5), rng.normal(0.0, 0.5), max(1.0, x * rng.uniform(0.6, 0.9))
+            mid, turn, d = (
+                rng.uniform(2.9, 3.5),
+                rng.normal(0.0, 0.5),
+                max(1.0, x * rng.uniform(0.6, 0.9)),
+            )
         elif k % 2 == 0:  # up-stroke, leaning right: it carries the writing forward
             tall = rng.random() < 0.25  # ascenders are longer and more upright
             mid = rng.uniform(0.55, 1.2) + 0.25 * tall
@@ -150,7 +169,9 @@ def make_writer(rng: np.random.Generator, config: SynthConfig = SynthConfig()) -
         for _ in range(12):  # handwriting runs along a line: redraw steep or cramped ones
             comp = _make_component(rng, n, flourish)
             points, _ = lognormal_trajectory(stroke_array(comp))
-            slope = np.polyfit(points[:, 0], points[:, 1], 1)[0] if np.ptp(points[:, 0]) > 0 else np.inf
+            slope = (
+                np.polyfit(points[:, 0], points[:, 1], 1)[0] if np.ptp(points[:, 0]) > 0 else np.inf
+            )
             if abs(slope) < 0.3 and np.ptp(points[:, 0]) > 0.3 * n:
                 break
         gap = rng.uniform(0.4, 1.2) if components else 0.0
@@ -164,8 +185,10 @@ def make_writer(rng: np.random.Generator, config: SynthConfig = SynthConfig()) -
     sheared = allpts[:, 0] + slant * allpts[:, 1]
     ink_aspect = float(np.ptp(sheared)) / max(float(np.ptp(allpts[:, 1])), 1e-6)
     # width, darkness, attack, release, speed_gain, pressure_wobble: tapered ends, light wobble.
-    style = rng.uniform([config.pen_width_range[0], 0.75, 0.02, 0.03, 0.3, 0.05],
-                        [config.pen_width_range[1], 0.95, 0.12, 0.2, 0.9, 0.15])
+    style = rng.uniform(
+        [config.pen_width_range[0], 0.75, 0.02, 0.03, 0.3, 0.05],
+        [config.pen_width_range[1], 0.95, 0.12, 0.2, 0.9, 0.15],
+    )
     pen = PenStyle(*(float(v) for v in style))
     return WriterTemplate(
         components=tuple(components),
@@ -210,8 +233,12 @@ def _render(
     coverage = draw_ink((height, width), polylines, blobs, supersample=config.supersample)
     paper = rng.uniform(*config.paper_range)
     return compose_page(
-        coverage, rng, darkness=pen.darkness, paper_level=paper,
-        paper_texture=config.paper_texture, noise_sigma=config.noise_sigma,
+        coverage,
+        rng,
+        darkness=pen.darkness,
+        paper_level=paper,
+        paper_texture=config.paper_texture,
+        noise_sigma=config.noise_sigma,
     )
 
 
@@ -257,7 +284,9 @@ def render_forgery(
     )
     tempo = rng.uniform(*config.forgery_slowdown)
     pen = forger_pen(template, rng, config)
-    return _render(template, rng, config, level=config.forgery_error, tempo=tempo, pen=pen, tremor=tremor)
+    return _render(
+        template, rng, config, level=config.forgery_error, tempo=tempo, pen=pen, tremor=tremor
+    )
 
 
 def _rng(seed: int, writer: int, kind: int, index: int) -> np.random.Generator:
@@ -266,7 +295,12 @@ def _rng(seed: int, writer: int, kind: int, index: int) -> np.random.Generator:
 
 
 def sample_writer(
-    seed: int, *, writer: int = 0, genuine: int = 4, forgeries: int = 4, config: SynthConfig = SynthConfig()
+    seed: int,
+    *,
+    writer: int = 0,
+    genuine: int = 4,
+    forgeries: int = 4,
+    config: SynthConfig = SynthConfig(),
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """In memory, the images ``generate_corpus(seed=seed, config=config)`` writes for writer
     index ``writer`` (0-based; folder ``synth_<writer + 1>``).
@@ -275,10 +309,16 @@ def sample_writer(
         (genuine images, forgery images): lists of ``uint8`` (H, W) arrays as ``render_genuine``.
     """
     if min(seed, writer, genuine, forgeries) < 0:
-        raise ValueError(f"seed, writer, genuine and forgeries must be >= 0 (seed={seed}, writer={writer}).")
+        raise ValueError(
+            f"seed, writer, genuine and forgeries must be >= 0 (seed={seed}, writer={writer})."
+        )
     template = make_writer(_rng(seed, writer, _TEMPLATE, 0), config)
-    real = [render_genuine(template, _rng(seed, writer, _GENUINE, i), config) for i in range(genuine)]
-    fake = [render_forgery(template, _rng(seed, writer, _FORGED, i), config) for i in range(forgeries)]
+    real = [
+        render_genuine(template, _rng(seed, writer, _GENUINE, i), config) for i in range(genuine)
+    ]
+    fake = [
+        render_forgery(template, _rng(seed, writer, _FORGED, i), config) for i in range(forgeries)
+    ]
     return real, fake
 
 
@@ -307,10 +347,14 @@ def generate_corpus(
         raise ValueError("writers, genuine, forgeries and seed must be non-negative integers.")
     ext = ext.lower().lstrip(".")
     if ext not in ("png", "bmp", "tif", "tiff", "webp"):
-        raise ValueError(f"ext must name a lossless format (png, bmp, tif, tiff, webp), got {ext!r}.")
+        raise ValueError(
+            f"ext must name a lossless format (png, bmp, tif, tiff, webp), got {ext!r}."
+        )
     out = Path(out_dir)
     params = [cv2.IMWRITE_WEBP_QUALITY, 101] if ext == "webp" else []
-    bar = tqdm(total=writers * (genuine + forgeries), desc="synthetic signatures", disable=not progress)
+    bar = tqdm(
+        total=writers * (genuine + forgeries), desc="synthetic signatures", disable=not progress
+    )
     for w in range(writers):
         template = make_writer(_rng(seed, w, _TEMPLATE, 0), config)
         for kind, name, count, render in (
@@ -321,9 +365,16 @@ def generate_corpus(
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 path = folder / f"{name}_{i + 1:02d}.{ext}"
-                if not cv2.imwrite(str(path), render(template, _rng(seed, w, kind, i), config), params):
+                if not cv2.imwrite(
+                    str(path), render(template, _rng(seed, w, kind, i), config), params
+                ):
                     raise ValueError(f"Could not write {path}: check that the folder is writable.")
                 bar.update(1)
     bar.close()
-    return {"writers": writers, "genuine": writers * genuine, "forged": writers * forgeries, "seed": seed,
-            "out": str(out)}
+    return {
+        "writers": writers,
+        "genuine": writers * genuine,
+        "forged": writers * forgeries,
+        "seed": seed,
+        "out": str(out),
+    }

@@ -77,7 +77,9 @@ def stroke_array(component: tuple[LognormalStroke, ...]) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def perturb_strokes(strokes: np.ndarray, rng: np.random.Generator, level: float, tempo: float) -> np.ndarray:
+def perturb_strokes(
+    strokes: np.ndarray, rng: np.random.Generator, level: float, tempo: float
+) -> np.ndarray:
     """A noisy copy of (n, 6) stroke parameters, noise scaled by ``level``.
 
     Amplitudes, onset gaps and sigmas vary multiplicatively, mu and directions additively;
@@ -99,7 +101,9 @@ def erf(x: np.ndarray) -> np.ndarray:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
@@ -125,7 +129,9 @@ def lognormal_velocity(strokes: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.stack([(speed * np.cos(phi)).sum(0), (speed * np.sin(phi)).sum(0)], axis=1)
 
 
-def lognormal_trajectory(strokes: np.ndarray, *, dt: float = 0.005) -> tuple[np.ndarray, np.ndarray]:
+def lognormal_trajectory(
+    strokes: np.ndarray, *, dt: float = 0.005
+) -> tuple[np.ndarray, np.ndarray]:
     """Pen positions of one pen-down component, starting at (0, 0).
 
     Args:
@@ -143,7 +149,9 @@ def lognormal_trajectory(strokes: np.ndarray, *, dt: float = 0.005) -> tuple[np.
     return points, np.hypot(velocity[:, 0], velocity[:, 1])
 
 
-def resample_path(points: np.ndarray, values: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+def resample_path(
+    points: np.ndarray, values: np.ndarray, step: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Resample a polyline at equal arc-length ``step`` (pixels), interpolating ``values`` (T, k)."""
     seg = np.hypot(*np.diff(points, axis=0).T)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
@@ -180,18 +188,26 @@ def pen_runs(
         (k,)) pieces between pen lifts; blobs as (centre (2,), radius px, ink 0..1).
     """
     rel = speed / (np.percentile(speed, 90) + 1e-9)
-    pts, vals = resample_path(points, np.stack([rel, np.linspace(0.0, 1.0, len(points))], axis=1), 1.0)
+    pts, vals = resample_path(
+        points, np.stack([rel, np.linspace(0.0, 1.0, len(points))], axis=1), 1.0
+    )
     rel, u = np.clip(vals[:, 0], 0.0, 1.0), vals[:, 1]
     n = len(pts)
-    envelope = np.minimum(1.0, u / max(pen.attack, 1e-3)) * np.minimum(1.0, (1 - u) / max(pen.release, 1e-3))
+    envelope = np.minimum(1.0, u / max(pen.attack, 1e-3)) * np.minimum(
+        1.0, (1 - u) / max(pen.release, 1e-3)
+    )
     pressure = (0.35 + 0.65 * np.sqrt(np.clip(envelope, 0.0, 1.0))) * (
         1.0 + pen.pressure_wobble * _smooth_noise(rng, n, 40.0)
     )
-    width = pen.width * pressure * (1.0 + pen.speed_gain * (1.0 - rel)) / (1.0 + 0.5 * pen.speed_gain)
+    width = (
+        pen.width * pressure * (1.0 + pen.speed_gain * (1.0 - rel)) / (1.0 + 0.5 * pen.speed_gain)
+    )
     ink = np.clip(0.75 + 0.25 * pressure, 0.0, 1.0)
     if tremor.amplitude > 0 and n > 3:
         tangent = np.gradient(pts, axis=0)
-        normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1) / (np.hypot(*tangent.T)[:, None] + 1e-9)
+        normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1) / (
+            np.hypot(*tangent.T)[:, None] + 1e-9
+        )
         pts = pts + normal * (tremor.amplitude * _smooth_noise(rng, n, tremor.wavelength))[:, None]
     blobs: list[tuple[np.ndarray, float, float]] = []
     cuts: list[int] = []
@@ -208,7 +224,9 @@ def pen_runs(
     polylines = []
     for start, stop in zip([0] + [c + 1 for c in cuts], cuts + [n - 1]):
         if stop - start >= 1:
-            polylines.append((pts[start : stop + 1], width[start : stop + 1], ink[start : stop + 1]))
+            polylines.append(
+                (pts[start : stop + 1], width[start : stop + 1], ink[start : stop + 1])
+            )
     return polylines, blobs
 
 
@@ -300,7 +318,9 @@ def compose_page(
     """
     h, w = coverage.shape
     cells = rng.standard_normal((2, h // 64 + 3, w // 64 + 3)).astype(np.float32)
-    paper = paper_level + paper_texture * cv2.resize(cells[0], (w, h), interpolation=cv2.INTER_CUBIC)
+    paper = paper_level + paper_texture * cv2.resize(
+        cells[0], (w, h), interpolation=cv2.INTER_CUBIC
+    )
     opacity = darkness * (1.0 + 0.08 * cv2.resize(cells[1], (w, h), interpolation=cv2.INTER_LINEAR))
     page = paper * (1.0 - np.clip(coverage * opacity, 0.0, 0.98))
     page += noise_sigma * rng.standard_normal((h, w), dtype=np.float32)

@@ -33,7 +33,9 @@ class DenseNetBackbone(nn.Module):
             bn_size=config.bn_size,
         )
         features = net.features
-        features.conv0 = nn.Conv2d(1, config.stem_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        features.conv0 = nn.Conv2d(
+            1, config.stem_channels, kernel_size=7, stride=2, padding=3, bias=False
+        )
         nn.init.kaiming_normal_(features.conv0.weight)
         _gelu_everywhere(features)
         self.stem = nn.Sequential(features.conv0, features.norm0, features.relu0, features.pool0)

@@ -35,13 +35,19 @@ class CBAM(nn.Module):
     def __init__(self, channels: int, *, reduction: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
         hidden = _hidden(channels, reduction)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(), nn.Conv2d(hidden, channels, 1))
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.GELU(), nn.Conv2d(hidden, channels, 1)
+        )
         self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 
     def _one(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        channel = torch.sigmoid(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
+        channel = torch.sigmoid(
+            self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True))
+        )
         x = x * channel
-        spatial = torch.sigmoid(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+        spatial = torch.sigmoid(
+            self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))
+        )
         return x * spatial, spatial[:, 0]
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):

@@ -21,10 +21,10 @@ from workbench.models.backbone import DenseNetBackbone
 @dataclass(frozen=True)
 class EmbeddingConfig:
     """Attributes:
-        backbone: the DenseNet-36 tower's configuration (its attention/cross-attention are unused).
-        dim: embedding size; embeddings are L2-normalized, so distances lie in 0..2.
-        loss: ``contrastive`` or ``triplet``.
-        margin: the loss's margin.
+    backbone: the DenseNet-36 tower's configuration (its attention/cross-attention are unused).
+    dim: embedding size; embeddings are L2-normalized, so distances lie in 0..2.
+    loss: ``contrastive`` or ``triplet``.
+    margin: the loss's margin.
     """
 
     backbone: ModelConfig = ModelConfig(attention="none", cross_attention=False)
@@ -38,7 +38,7 @@ class EmbeddingConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict) -> "EmbeddingConfig":
+    def from_dict(cls, values: dict) -> EmbeddingConfig:
         return replace(cls(), **{**values, "backbone": ModelConfig.from_dict(values["backbone"])})
 
 
@@ -66,7 +66,9 @@ class EmbeddingSiamese(nn.Module):
         return 1.0 - (e1 - e2).norm(dim=-1) / 2.0
 
 
-def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, *, margin: float = 1.0) -> torch.Tensor:
+def contrastive_loss(
+    e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, *, margin: float = 1.0
+) -> torch.Tensor:
     """Hadsell et al.: ``y d^2 + (1 - y) max(0, margin - d)^2`` averaged, d the Euclidean distance,
     y = 1 for a pair of the same writer."""
     d = (e1 - e2).norm(dim=1)
@@ -74,6 +76,8 @@ def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, *, 
     return (y * d.pow(2) + (1 - y) * F.relu(margin - d).pow(2)).mean()
 
 
-def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, *, margin: float = 0.2) -> torch.Tensor:
+def triplet_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, *, margin: float = 0.2
+) -> torch.Tensor:
     """``max(0, d(a, p) - d(a, n) + margin)`` averaged: pull the same writer closer than another."""
     return F.triplet_margin_loss(anchor, positive, negative, margin=margin)

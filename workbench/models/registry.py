@@ -38,7 +38,12 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def build_model(name: str = "siamese_densenet36", *, config: ModelConfig | None = None, variant: str | None = None) -> nn.Module:
+def build_model(
+    name: str = "siamese_densenet36",
+    *,
+    config: ModelConfig | None = None,
+    variant: str | None = None,
+) -> nn.Module:
     """Build a registered model; ``variant`` applies one of ``VARIANTS`` on top of ``config``."""
     if name not in BUILDERS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(BUILDERS)}.")

@@ -64,7 +64,9 @@ class SiameseVerifier(nn.Module):
         self.backbone = DenseNetBackbone(config)
         attention = ATTENTION_MODULES[config.attention]
         if config.attention in ("simam", "diff_simam"):
-            self.attention = nn.ModuleList(attention(c, lam=config.simam_lambda) for c in self.backbone.block_channels)
+            self.attention = nn.ModuleList(
+                attention(c, lam=config.simam_lambda) for c in self.backbone.block_channels
+            )
         else:
             self.attention = nn.ModuleList(attention(c) for c in self.backbone.block_channels)
         self.spp = SpatialPyramidPooling(config.spp_levels)

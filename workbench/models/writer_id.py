@@ -17,12 +17,12 @@ from torch import nn
 @dataclass(frozen=True)
 class WriterClassifierConfig:
     """Attributes:
-        n_writers: number of classes (known writers).
-        channels: output channels of the Conv -> BN -> GELU -> MaxPool stages.
-        pooled: the feature map is pooled to pooled x pooled before flattening.
-        dense: width of the hidden Dense layer.
-        dropout: before the output layer.
-        input_height, input_width: preprocessed image size.
+    n_writers: number of classes (known writers).
+    channels: output channels of the Conv -> BN -> GELU -> MaxPool stages.
+    pooled: the feature map is pooled to pooled x pooled before flattening.
+    dense: width of the hidden Dense layer.
+    dropout: before the output layer.
+    input_height, input_width: preprocessed image size.
     """
 
     n_writers: int
@@ -37,7 +37,7 @@ class WriterClassifierConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "WriterClassifierConfig":
+    def from_dict(cls, values: dict) -> WriterClassifierConfig:
         fields = dict(values)
         fields["channels"] = tuple(fields.get("channels", cls.channels))
         return cls(**fields)
@@ -72,6 +72,8 @@ class WriterClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def sparse_categorical_cross_entropy(logits: torch.Tensor, writer_ids: torch.Tensor) -> torch.Tensor:
+def sparse_categorical_cross_entropy(
+    logits: torch.Tensor, writer_ids: torch.Tensor
+) -> torch.Tensor:
     """Cross-entropy with integer class labels (Keras' name, the slides' loss)."""
     return F.cross_entropy(logits, writer_ids.long())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.corpus_eval import evaluate_archive
 from workbench.errors import SignatureInputError
-from workbench.pipeline import Workbench
+from workbench.verification.corpus_eval import evaluate_archive
+from workbench.verification.workbench import Workbench
 
 
 def _path(file) -> str | None:
@@ -23,17 +23,30 @@ def create_tab(workbench: Workbench) -> None:
             raise gr.Error("Upload a .zip of the corpus first.")
         try:
             result = evaluate_archive(
-                workbench, _path(archive), _path(pairs_csv), progress=lambda f, message: progress(f, desc=message)
+                workbench,
+                _path(archive),
+                _path(pairs_csv),
+                progress=lambda f, message: progress(f, desc=message),
             )
         except (SignatureInputError, ValueError) as error:
             raise gr.Error(str(error)) from None
         if result.left_out:
-            gr.Warning(f"{len(result.left_out)} image(s) could not be preprocessed and were left out.")
-        return result.metrics.rows(), result.roc, result.det, result.histogram, str(result.scores_csv)
+            gr.Warning(
+                f"{len(result.left_out)} image(s) could not be preprocessed and were left out."
+            )
+        return (
+            result.metrics.rows(),
+            result.roc,
+            result.det,
+            result.histogram,
+            str(result.scores_csv),
+        )
 
     with gr.Tab("Evaluate"):
         if workbench.model is None:
-            gr.Markdown("**No verifier weights found** (`weights/verifier.safetensors`): evaluation is unavailable.")
+            gr.Markdown(
+                "**No verifier weights found** (`weights/verifier.safetensors`): evaluation is unavailable."
+            )
             return
         gr.Markdown(
             "Measure the loaded verifier on your own corpus. Upload a **.zip** of the corpus folder in "
@@ -46,10 +59,21 @@ def create_tab(workbench: Workbench) -> None:
             archive = gr.File(label="Corpus (.zip)", elem_id="e-zip")
             pairs_csv = gr.File(label="Pairs CSV (optional)", elem_id="e-csv")
         run_button = gr.Button("Evaluate", variant="primary", elem_id="e-run")
-        table = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False, max_height=800, elem_id="e-metrics")
+        table = gr.Dataframe(
+            headers=["metric", "value"],
+            label="Metrics",
+            interactive=False,
+            max_height=800,
+            elem_id="e-metrics",
+        )
         with gr.Row():
             roc = gr.Plot(label="ROC", elem_id="e-roc")
             det = gr.Plot(label="DET", elem_id="e-det")
         histogram = gr.Plot(label="Score histogram", elem_id="e-hist")
         scores = gr.File(label="Per-pair scores (CSV)", interactive=False, elem_id="e-csv-out")
-        run_button.click(run, inputs=[archive, pairs_csv], outputs=[table, roc, det, histogram, scores], api_name="evaluate")
+        run_button.click(
+            run,
+            inputs=[archive, pairs_csv],
+            outputs=[table, roc, det, histogram, scores],
+            api_name="evaluate",
+        )

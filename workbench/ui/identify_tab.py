@@ -12,21 +12,22 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench.enrollment import Gallery
+from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
-from workbench.identification import (
+from workbench.identification.desk import (
     DEFAULT_COMPARISON,
     Identification,
     IdentificationDesk,
     drawn_signature,
 )
-from workbench.pipeline import Workbench
+from workbench.identification.gallery import Gallery
 from workbench.ui.inputs import file_paths
+from workbench.verification.workbench import Workbench
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = EXAMPLES_DIR
 
 EXPLANATION = (
-    "**Two ways to answer \"who wrote this?\"** The **writer classifier** (Conv-Pool-Dense, one "
+    '**Two ways to answer "who wrote this?"** The **writer classifier** (Conv-Pool-Dense, one '
     "output per training writer) always names one of the writers it was trained on, however "
     "unfamiliar the signature: adding a writer means retraining it. The **Siamese verifier** "
     "compares the signature with each enrolled writer's references and ranks writers by mean "
@@ -40,8 +41,8 @@ def _comparison_markdown(path: Path) -> str:
         return "### Measured comparison\n\n" + path.read_text(encoding="utf-8")
     return (
         "### Measured comparison\n\nNot measured yet: train a classifier with held-out writers "
-        "(`python -m workbench.identify train --data CORPUS --out weights --holdout-writers 10`), run "
-        "`python -m workbench.identify compare --classifier weights/writer_classifier.safetensors "
+        "(`python -m workbench.cli.identify train --data CORPUS --out weights --holdout-writers 10`), run "
+        "`python -m workbench.cli.identify compare --classifier weights/writer_classifier.safetensors "
         f"--verifier weights/verifier.safetensors` and save its table as `{path.parent.name}/{path.name}`."
     )
 
@@ -58,11 +59,16 @@ def _writers_table(desk: IdentificationDesk, gallery: Gallery) -> list[list]:
 def _decision_markdown(result: Identification) -> str:
     colour = "#1a7f37" if result.accepted else "#b42318"
     answer = html.escape(result.best.writer) if result.accepted else "no enrolled writer matches"
-    lines = [f"<h3 style='color:{colour}' id='i-verdict'>Verifier: {answer}</h3>", "",
-             f"Verification: {result.decision}."]
+    lines = [
+        f"<h3 style='color:{colour}' id='i-verdict'>Verifier: {answer}</h3>",
+        "",
+        f"Verification: {result.decision}.",
+    ]
     if result.guesses:
         top = result.guesses[0]
-        lines.append(f"Classifier: **{top.writer}** ({100 * top.probability:.1f}%), necessarily one of its training writers.")
+        lines.append(
+            f"Classifier: **{top.writer}** ({100 * top.probability:.1f}%), necessarily one of its training writers."
+        )
     lines += ["", f"*{result.classifier_note}*"]
     return "\n".join(lines)
 
@@ -83,7 +89,9 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
     """
     with gr.Tab("Identify"):
         if workbench.model is None:
-            gr.Markdown("**No verifier weights found** (`weights/verifier.safetensors`): identification is unavailable.")
+            gr.Markdown(
+                "**No verifier weights found** (`weights/verifier.safetensors`): identification is unavailable."
+            )
             return
         desk = desk or IdentificationDesk(workbench)
 
@@ -95,14 +103,26 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
             if source is None:
                 raise gr.Error("Upload or draw the questioned signature first.")
             try:
-                result = desk.identify(source, top=5, gallery=gallery if gallery is not None else desk.gallery)
+                result = desk.identify(
+                    source, top=5, gallery=gallery if gallery is not None else desk.gallery
+                )
             except (SignatureInputError, ValueError) as error:
                 raise gr.Error(str(error)) from None
-            guesses = [[i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(result.guesses, start=1)]
+            guesses = [
+                [i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(result.guesses, start=1)
+            ]
             if not desk.has_classifier:
                 guesses = [["-", "(no classifier loaded)", "-"]]
-            ranking = [[i, m.writer, f"{m.score:.4f}", ", ".join(f"{s:.3f}" for s in m.scores),
-                        _verdict(i, result.accepted)] for i, m in enumerate(result.matches, start=1)]
+            ranking = [
+                [
+                    i,
+                    m.writer,
+                    f"{m.score:.4f}",
+                    ", ".join(f"{s:.3f}" for s in m.scores),
+                    _verdict(i, result.accepted),
+                ]
+                for i, m in enumerate(result.matches, start=1)
+            ]
             return _decision_markdown(result), guesses, ranking
 
         def enroll(name, files, drawn, gallery):
@@ -115,9 +135,11 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 name = desk.enroll(name, sources, gallery=gallery)
             except (SignatureInputError, ValueError) as error:
                 raise gr.Error(str(error)) from None
-            note = (f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), no retraining. "
-                    "Identify one of their signatures: the verifier can rank them at once"
-                    + ("; the classifier cannot name them." if not desk.classifier_knows(name) else "."))
+            note = (
+                f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), no retraining. "
+                "Identify one of their signatures: the verifier can rank them at once"
+                + ("; the classifier cannot name them." if not desk.classifier_knows(name) else ".")
+            )
             return note, _writers_table(desk, gallery), gallery
 
         def remove(name, gallery):
@@ -126,44 +148,112 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 desk.remove(name, gallery=gallery)
             except (SignatureInputError, ValueError) as error:
                 raise gr.Error(str(error)) from None
-            return f"Removed **{name.strip()}** from your enrolled writers.", _writers_table(desk, gallery), gallery
+            return (
+                f"Removed **{name.strip()}** from your enrolled writers.",
+                _writers_table(desk, gallery),
+                gallery,
+            )
 
         gr.Markdown(EXPLANATION)
         gallery_state = gr.State(None)
         with gr.Row():
-            questioned = gr.Image(label="Questioned signature", type="filepath", sources=["upload", "clipboard"], elem_id="i-questioned")
-            drawn = gr.Sketchpad(label="... or draw it (used when no file is uploaded)", type="numpy", canvas_size=(800, 300),
-                                 brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"), elem_id="i-draw")
+            questioned = gr.Image(
+                label="Questioned signature",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="i-questioned",
+            )
+            drawn = gr.Sketchpad(
+                label="... or draw it (used when no file is uploaded)",
+                type="numpy",
+                canvas_size=(800, 300),
+                brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"),
+                elem_id="i-draw",
+            )
         run = gr.Button("Identify", variant="primary", elem_id="i-run")
         decision = gr.Markdown(elem_id="i-decision")
         with gr.Row():
-            classifier_table = gr.Dataframe(headers=["rank", "writer", "probability"], label="Writer classifier: top 5 of its training writers",
-                                            interactive=False, elem_id="i-classifier")
-            verifier_table = gr.Dataframe(headers=["rank", "writer", "mean score", "per-reference scores", "verdict"],
-                                          label=f"Verifier: enrolled writers by mean score (threshold {desk.threshold:.4f})",
-                                          interactive=False, elem_id="i-verifier")
+            classifier_table = gr.Dataframe(
+                headers=["rank", "writer", "probability"],
+                label="Writer classifier: top 5 of its training writers",
+                interactive=False,
+                elem_id="i-classifier",
+            )
+            verifier_table = gr.Dataframe(
+                headers=["rank", "writer", "mean score", "per-reference scores", "verdict"],
+                label=f"Verifier: enrolled writers by mean score (threshold {desk.threshold:.4f})",
+                interactive=False,
+                elem_id="i-verifier",
+            )
         if (EXAMPLES / "writer1_genuine_3.png").exists():
-            gr.Examples(examples=[[str(EXAMPLES / "writer1_genuine_3.png")], [str(EXAMPLES / "writer2_genuine_3.png")]],
-                        inputs=[questioned], label="Synthetic questioned signatures (enroll their writer below first)")
+            gr.Examples(
+                examples=[
+                    [str(EXAMPLES / "writer1_genuine_3.png")],
+                    [str(EXAMPLES / "writer2_genuine_3.png")],
+                ],
+                inputs=[questioned],
+                label="Synthetic questioned signatures (enroll their writer below first)",
+            )
         gr.Markdown(
             "### Enroll a new writer\nA name and a few genuine signatures (files and/or a drawing). Writers you "
             "enroll stay in your browser session only; the synthetic writers are shared demo writers."
         )
         name = gr.Textbox(label="Writer's name", placeholder="e.g. Ada Lovelace", elem_id="i-name")
         with gr.Row():
-            files = gr.File(label="Reference signatures", file_count="multiple", file_types=["image"], elem_id="i-enroll-files")
-            enroll_drawn = gr.Sketchpad(label="... and/or draw one", type="numpy", canvas_size=(800, 300),
-                                        brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"), elem_id="i-enroll-draw")
+            files = gr.File(
+                label="Reference signatures",
+                file_count="multiple",
+                file_types=["image"],
+                elem_id="i-enroll-files",
+            )
+            enroll_drawn = gr.Sketchpad(
+                label="... and/or draw one",
+                type="numpy",
+                canvas_size=(800, 300),
+                brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"),
+                elem_id="i-enroll-draw",
+            )
         with gr.Row():
             enroll_button = gr.Button("Enroll", variant="primary", elem_id="i-enroll")
             remove_button = gr.Button("Remove the named writer", elem_id="i-remove")
         status = gr.Markdown(elem_id="i-enroll-status")
-        writers = gr.Dataframe(value=_writers_table(desk, desk.gallery), headers=["writer", "references", "classifier trained on it"],
-                               label="Enrolled writers", interactive=False, elem_id="i-writers")
+        writers = gr.Dataframe(
+            value=_writers_table(desk, desk.gallery),
+            headers=["writer", "references", "classifier trained on it"],
+            label="Enrolled writers",
+            interactive=False,
+            elem_id="i-writers",
+        )
         if (EXAMPLES / "writer1_genuine_2.png").exists():
-            gr.Examples(examples=[["writer 1 (examples)", [str(EXAMPLES / "writer1_genuine_1.png"), str(EXAMPLES / "writer1_genuine_2.png")]]],
-                        inputs=[name, files], label="Synthetic writer to enroll")
+            gr.Examples(
+                examples=[
+                    [
+                        "writer 1 (examples)",
+                        [
+                            str(EXAMPLES / "writer1_genuine_1.png"),
+                            str(EXAMPLES / "writer1_genuine_2.png"),
+                        ],
+                    ]
+                ],
+                inputs=[name, files],
+                label="Synthetic writer to enroll",
+            )
         gr.Markdown(_comparison_markdown(DEFAULT_COMPARISON), elem_id="i-comparison")
-        run.click(identify, inputs=[questioned, drawn, gallery_state], outputs=[decision, classifier_table, verifier_table], api_name="identify")
-        enroll_button.click(enroll, inputs=[name, files, enroll_drawn, gallery_state], outputs=[status, writers, gallery_state], api_name="enroll")
-        remove_button.click(remove, inputs=[name, gallery_state], outputs=[status, writers, gallery_state], api_name="remove_writer")
+        run.click(
+            identify,
+            inputs=[questioned, drawn, gallery_state],
+            outputs=[decision, classifier_table, verifier_table],
+            api_name="identify",
+        )
+        enroll_button.click(
+            enroll,
+            inputs=[name, files, enroll_drawn, gallery_state],
+            outputs=[status, writers, gallery_state],
+            api_name="enroll",
+        )
+        remove_button.click(
+            remove,
+            inputs=[name, gallery_state],
+            outputs=[status, writers, gallery_state],
+            api_name="remove_writer",
+        )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench.pipeline import DEFAULT_WEIGHTS, Workbench
+from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
 
 CARD_NAME = "MODEL_CARD.md"
 
@@ -60,7 +60,9 @@ def summary_rows(meta: dict) -> list[list[str]]:
     height, width = model.get("input_height"), model.get("input_width")
     size = f"{height} x {width}" if height and width else "-"
     growth, stem = model.get("growth_rate"), model.get("stem_channels")
-    width_text = str(model.get("width", "-")) + (f" (growth {growth}, stem {stem})" if growth and stem else "")
+    width_text = str(model.get("width", "-")) + (
+        f" (growth {growth}, stem {stem})" if growth and stem else ""
+    )
     threshold = validation.get("threshold")
     eer = validation.get("eer")
     return [
@@ -68,9 +70,15 @@ def summary_rows(meta: dict) -> list[list[str]]:
         ["architecture", str(meta.get("architecture", "siamese_densenet36"))],
         ["width", width_text],
         ["attention", str(model.get("attention", "-"))],
-        ["cross-attention", "on" if model.get("cross_attention") else "off" if "cross_attention" in model else "-"],
+        [
+            "cross-attention",
+            "on" if model.get("cross_attention") else "off" if "cross_attention" in model else "-",
+        ],
         ["input size (H x W)", size],
-        ["validation threshold", f"{threshold:.4f}" if isinstance(threshold, (int, float)) else "- (0.5, the argmax)"],
+        [
+            "validation threshold",
+            f"{threshold:.4f}" if isinstance(threshold, (int, float)) else "- (0.5, the argmax)",
+        ],
         ["validation EER", f"{100 * eer:.2f}%" if isinstance(eer, (int, float)) else "-"],
         ["weights SHA-256", str(meta.get("weights_sha256", "-"))],
     ]
@@ -81,7 +89,10 @@ def create_tab(workbench: Workbench) -> None:
     with gr.Tab("Model card"):
         if workbench.model is not None:
             gr.Dataframe(
-                value=summary_rows(workbench.meta), headers=["property", "value"], label="Loaded model",
-                interactive=False, elem_id="mc-summary",
+                value=summary_rows(workbench.meta),
+                headers=["property", "value"],
+                label="Loaded model",
+                interactive=False,
+                elem_id="mc-summary",
             )
         gr.Markdown(card_markdown(workbench), elem_id="mc-card")

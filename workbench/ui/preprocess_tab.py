@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import numpy as np
 
+from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
-from workbench.pipeline import Workbench
+from workbench.verification.workbench import Workbench
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = EXAMPLES_DIR
 
 
 def _record_table(record) -> list[list[str]]:
@@ -47,14 +46,38 @@ def create_tab(workbench: Workbench) -> None:
             "and their spread scaled to fill 224 x 224)."
         )
         with gr.Row():
-            source = gr.Image(label="Signature", type="filepath", sources=["upload", "clipboard"], elem_id="pp-input")
-            original = gr.Image(label="Loaded (grey levels)", type="numpy", interactive=False, elem_id="pp-original")
+            source = gr.Image(
+                label="Signature",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="pp-input",
+            )
+            original = gr.Image(
+                label="Loaded (grey levels)", type="numpy", interactive=False, elem_id="pp-original"
+            )
         with gr.Row():
-            grayscale = gr.Image(label="After eq. 1", type="numpy", interactive=False, elem_id="pp-grayscale")
-            normalized = gr.Image(label="After eq. 2-5 (224 x 224)", type="numpy", interactive=False, elem_id="pp-normalized")
-        table = gr.Dataframe(headers=["measurement", "value"], label="What was measured", interactive=False, elem_id="pp-record")
+            grayscale = gr.Image(
+                label="After eq. 1", type="numpy", interactive=False, elem_id="pp-grayscale"
+            )
+            normalized = gr.Image(
+                label="After eq. 2-5 (224 x 224)",
+                type="numpy",
+                interactive=False,
+                elem_id="pp-normalized",
+            )
+        table = gr.Dataframe(
+            headers=["measurement", "value"],
+            label="What was measured",
+            interactive=False,
+            elem_id="pp-record",
+        )
         button = gr.Button("Normalize", variant="primary", elem_id="pp-run")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
         if examples:
             gr.Examples(examples=examples, inputs=source, label="Synthetic examples")
-        button.click(run, inputs=source, outputs=[original, grayscale, normalized, table], api_name="normalize")
+        button.click(
+            run,
+            inputs=source,
+            outputs=[original, grayscale, normalized, table],
+            api_name="normalize",
+        )

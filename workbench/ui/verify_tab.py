@@ -8,16 +8,17 @@ from pathlib import Path
 import gradio as gr
 import matplotlib.pyplot as plt
 
+from workbench.cli.examples import load_rows
+from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
-from workbench.examples import load_rows
-from workbench.explain import QuestionedAttribution, overlay_attribution
-from workbench.overlays import cross_attention_figure, overlay_heatmap
-from workbench.pipeline import Workbench
-from workbench.report import write_report
 from workbench.ui.gpu import on_gpu
 from workbench.ui.inputs import drawing_to_file, file_paths
+from workbench.verification.attribution import QuestionedAttribution, overlay_attribution
+from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
+from workbench.verification.report import write_report
+from workbench.verification.workbench import Workbench
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = EXAMPLES_DIR
 METHODS = {"Integrated Gradients": "integrated_gradients", "Grad-CAM": "gradcam"}
 DEFAULT_METHOD = "Integrated Gradients"
 
@@ -33,7 +34,9 @@ def _inputs(references, drawn_reference, questioned, drawn_questioned) -> tuple[
     uploaded = file_paths(questioned)
     drawn_query = drawing_to_file(drawn_questioned)
     if uploaded and drawn_query:
-        raise gr.Error("Give the questioned signature once: either upload it or draw it (clear the other).")
+        raise gr.Error(
+            "Give the questioned signature once: either upload it or draw it (clear the other)."
+        )
     query = uploaded[0] if uploaded else drawn_query
     if not query:
         raise gr.Error("Add the questioned signature (upload it or draw it).")
@@ -53,7 +56,9 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
 
 
 def _verdict_markdown(verdict, n_refs: int) -> str:
-    label = "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
+    label = (
+        "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
+    )
     colour = "#1a7f37" if verdict.genuine else "#b42318"
     aggregate = f"mean of {n_refs} references" if n_refs > 1 else "one reference"
     return (
@@ -71,7 +76,9 @@ def _explanation(workbench: Workbench, reference: str, questioned: str, method: 
     return result, attribution.attribute(result.reference, result.questioned)
 
 
-def explanation_views(workbench: Workbench, reference: str, questioned: str, method: str = DEFAULT_METHOD):
+def explanation_views(
+    workbench: Workbench, reference: str, questioned: str, method: str = DEFAULT_METHOD
+):
     """What the Explain button shows: (heatmap overlays with captions, the cross-attention
     figure or None, the attribution overlay). Raises SignatureInputError / ValueError."""
     result, saliency = _explanation(workbench, reference, questioned, method)
@@ -88,14 +95,28 @@ def explanation_views(workbench: Workbench, reference: str, questioned: str, met
     return overlays, figure, overlay_attribution(result.questioned, saliency)
 
 
-def examiner_report(workbench: Workbench, paths: list[str], questioned: str, threshold: float, method: str = DEFAULT_METHOD) -> Path:
+def examiner_report(
+    workbench: Workbench,
+    paths: list[str],
+    questioned: str,
+    threshold: float,
+    method: str = DEFAULT_METHOD,
+) -> Path:
     """The examiner's HTML report of the comparison, written to a new temporary folder (the
     explanation is of the first reference). Raises SignatureInputError / ValueError."""
     verdict = workbench.verify(paths, questioned, threshold=threshold)
     result, saliency = _explanation(workbench, paths[0], questioned, method)
     folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
-    return write_report(folder, workbench, paths, questioned, verdict, explanation=result,
-                        attribution=saliency, attribution_method=METHODS[method])
+    return write_report(
+        folder,
+        workbench,
+        paths,
+        questioned,
+        verdict,
+        explanation=result,
+        attribution=saliency,
+        attribution_method=METHODS[method],
+    )
 
 
 def create_tab(workbench: Workbench) -> None:
@@ -110,13 +131,27 @@ def create_tab(workbench: Workbench) -> None:
             verdict = workbench.verify(paths, questioned, threshold=threshold)
         except (SignatureInputError, ValueError) as error:
             raise gr.Error(str(error)) from None
-        table = [[Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"] for p, s in zip(paths, verdict.scores)]
+        table = [
+            [Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
+            for p, s in zip(paths, verdict.scores)
+        ]
         gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
-        originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
-        return _verdict_markdown(verdict, len(paths)), originals, gallery, questioned, verdict.questioned, table
+        originals = [
+            (path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)
+        ]
+        return (
+            _verdict_markdown(verdict, len(paths)),
+            originals,
+            gallery,
+            questioned,
+            verdict.questioned,
+            table,
+        )
 
     @on_gpu
-    def explain(references, questioned, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
+    def explain(
+        references, questioned, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None
+    ):
         paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
         try:
             return explanation_views(workbench, paths[0], questioned, method)
@@ -124,7 +159,14 @@ def create_tab(workbench: Workbench) -> None:
             raise gr.Error(str(error)) from None
 
     @on_gpu
-    def report(references, questioned, threshold, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None):
+    def report(
+        references,
+        questioned,
+        threshold,
+        method=DEFAULT_METHOD,
+        drawn_reference=None,
+        drawn_questioned=None,
+    ):
         paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
         try:
             return str(examiner_report(workbench, paths, questioned, threshold, method))
@@ -133,7 +175,9 @@ def create_tab(workbench: Workbench) -> None:
 
     with gr.Tab("Verify"):
         if not has_model:
-            gr.Markdown("**No verifier weights found** (`weights/verifier.safetensors`): verification is unavailable.")
+            gr.Markdown(
+                "**No verifier weights found** (`weights/verifier.safetensors`): verification is unavailable."
+            )
             return
         gr.Markdown(
             "Give one or more **reference** signatures known to be genuine and the **questioned** "
@@ -141,50 +185,137 @@ def create_tab(workbench: Workbench) -> None:
             "the mean score."
         )
         with gr.Row():
-            references = gr.File(label="Reference signature(s)", file_count="multiple", file_types=["image"], elem_id="v-refs")
+            references = gr.File(
+                label="Reference signature(s)",
+                file_count="multiple",
+                file_types=["image"],
+                elem_id="v-refs",
+            )
             # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the examiner's file's.
-            questioned = gr.File(label="Questioned signature", file_count="single", file_types=["image"], elem_id="v-questioned")
+            questioned = gr.File(
+                label="Questioned signature",
+                file_count="single",
+                file_types=["image"],
+                elem_id="v-questioned",
+            )
         rows = load_rows(EXAMPLES)
         if rows:
             gr.Examples(
                 examples=[[row["references"], row["questioned"]] for row in rows],
                 inputs=[references, questioned],
                 label="Synthetic examples (the generator's writers; expected: "
-                + ", ".join("genuine" if row["expected_genuine"] else "forgery" for row in rows) + ")",
+                + ", ".join("genuine" if row["expected_genuine"] else "forgery" for row in rows)
+                + ")",
             )
         with gr.Accordion("Or draw the signatures", open=False):
             with gr.Row():
-                drawn_reference = gr.Sketchpad(label="Draw a reference (added to the uploaded ones): pick the brush, then draw", type="numpy",
-                                               canvas_size=(600, 240), elem_id="v-draw-ref")
-                drawn_questioned = gr.Sketchpad(label="Draw the questioned signature: pick the brush, then draw", type="numpy",
-                                                canvas_size=(600, 240), elem_id="v-draw-questioned")
+                drawn_reference = gr.Sketchpad(
+                    label="Draw a reference (added to the uploaded ones): pick the brush, then draw",
+                    type="numpy",
+                    canvas_size=(600, 240),
+                    elem_id="v-draw-ref",
+                )
+                drawn_questioned = gr.Sketchpad(
+                    label="Draw the questioned signature: pick the brush, then draw",
+                    type="numpy",
+                    canvas_size=(600, 240),
+                    elem_id="v-draw-questioned",
+                )
         default = float(validation.get("threshold", 0.5))
-        threshold = gr.Slider(0.0, 1.0, value=default, step=0.001, label="Threshold (default: chosen on validation writers)", elem_id="v-threshold")
+        threshold = gr.Slider(
+            0.0,
+            1.0,
+            value=default,
+            step=0.001,
+            label="Threshold (default: chosen on validation writers)",
+            elem_id="v-threshold",
+        )
         rates = gr.Markdown(rates_markdown(workbench, default), elem_id="v-rates")
         run = gr.Button("Verify", variant="primary", elem_id="v-run")
         verdict = gr.Markdown(elem_id="v-verdict")
         with gr.Row():
-            ref_originals = gr.Gallery(label="References as given", columns=4, height=240, elem_id="v-ref-orig")
-            query_original = gr.Image(label="Questioned as given", type="filepath", interactive=False, height=240, elem_id="v-query-orig")
+            ref_originals = gr.Gallery(
+                label="References as given", columns=4, height=240, elem_id="v-ref-orig"
+            )
+            query_original = gr.Image(
+                label="Questioned as given",
+                type="filepath",
+                interactive=False,
+                height=240,
+                elem_id="v-query-orig",
+            )
         with gr.Row():
-            ref_gallery = gr.Gallery(label="Normalized references (eq. 1-5)", columns=4, height=240, elem_id="v-ref-norm")
-            query_image = gr.Image(label="Normalized questioned", type="numpy", interactive=False, height=240, elem_id="v-query-norm")
-        scores = gr.Dataframe(headers=["reference", "score", "this reference alone"], label="Per-reference scores", interactive=False, elem_id="v-scores")
+            ref_gallery = gr.Gallery(
+                label="Normalized references (eq. 1-5)", columns=4, height=240, elem_id="v-ref-norm"
+            )
+            query_image = gr.Image(
+                label="Normalized questioned",
+                type="numpy",
+                interactive=False,
+                height=240,
+                elem_id="v-query-norm",
+            )
+        scores = gr.Dataframe(
+            headers=["reference", "score", "this reference alone"],
+            label="Per-reference scores",
+            interactive=False,
+            elem_id="v-scores",
+        )
         with gr.Row():
-            method = gr.Radio(list(METHODS), value=DEFAULT_METHOD, label="Attribution (captum)", elem_id="v-method")
-            explain_button = gr.Button("Explain (heatmaps, cross-attention, attribution)", elem_id="v-explain")
+            method = gr.Radio(
+                list(METHODS),
+                value=DEFAULT_METHOD,
+                label="Attribution (captum)",
+                elem_id="v-method",
+            )
+            explain_button = gr.Button(
+                "Explain (heatmaps, cross-attention, attribution)", elem_id="v-explain"
+            )
             report_button = gr.Button("Examiner's report (HTML)", elem_id="v-report")
-        report_file = gr.File(label="Examiner's report: self-contained HTML, print it to PDF", elem_id="v-report-file")
-        heatmaps = gr.Gallery(label="Difference SimAM heatmap after each dense block", columns=4, height=320, elem_id="v-heatmaps")
+        report_file = gr.File(
+            label="Examiner's report: self-contained HTML, print it to PDF", elem_id="v-report-file"
+        )
+        heatmaps = gr.Gallery(
+            label="Difference SimAM heatmap after each dense block",
+            columns=4,
+            height=320,
+            elem_id="v-heatmaps",
+        )
         with gr.Row():
-            cross = gr.Plot(label="Cross-attention between the 21 SPP cells of both signatures", elem_id="v-cross")
-            attribution_image = gr.Image(label="Attribution on the questioned signature: where the score's log-odds come from",
-                                         type="numpy", interactive=False, height=320, elem_id="v-attribution")
+            cross = gr.Plot(
+                label="Cross-attention between the 21 SPP cells of both signatures",
+                elem_id="v-cross",
+            )
+            attribution_image = gr.Image(
+                label="Attribution on the questioned signature: where the score's log-odds come from",
+                type="numpy",
+                interactive=False,
+                height=320,
+                elem_id="v-attribution",
+            )
         drawings = [drawn_reference, drawn_questioned]
-        threshold.change(lambda t: rates_markdown(workbench, t), inputs=threshold, outputs=rates,
-                         api_name="validation_rates", queue=False)
-        run.click(verify, inputs=[references, questioned, threshold] + drawings, outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores], api_name="verify")
-        explain_button.click(explain, inputs=[references, questioned, method] + drawings,
-                             outputs=[heatmaps, cross, attribution_image], api_name="explain")
-        report_button.click(report, inputs=[references, questioned, threshold, method] + drawings,
-                            outputs=report_file, api_name="report")
+        threshold.change(
+            lambda t: rates_markdown(workbench, t),
+            inputs=threshold,
+            outputs=rates,
+            api_name="validation_rates",
+            queue=False,
+        )
+        run.click(
+            verify,
+            inputs=[references, questioned, threshold] + drawings,
+            outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores],
+            api_name="verify",
+        )
+        explain_button.click(
+            explain,
+            inputs=[references, questioned, method] + drawings,
+            outputs=[heatmaps, cross, attribution_image],
+            api_name="explain",
+        )
+        report_button.click(
+            report,
+            inputs=[references, questioned, threshold, method] + drawings,
+            outputs=report_file,
+            api_name="report",
+        )

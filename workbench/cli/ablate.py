@@ -1,4 +1,4 @@
-"""The paper's ablations (Tables 2-4) at one reduced budget: ``python -m workbench.ablate --data PATH --out DIR``.
+"""The paper's ablations (Tables 2-4) at one reduced budget: ``python -m workbench.cli.ablate --data PATH --out DIR``.
 
 Every variant is trained with the same recipe and the same number of training pairs, on the same
 writer split, then evaluated on the test writers; a second seed of the full model measures
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench import evaluate, train
+from workbench.cli import evaluate, train
 
 # name -> (attention, cross-attention, loss, seed); "full" is the paper's model.
 VARIANTS: dict[str, tuple[str, str, str, int]] = {
@@ -29,25 +29,38 @@ VARIANTS: dict[str, tuple[str, str, str, int]] = {
     "cbam": ("cbam", "on", "focal", 0),
 }
 TABLES = {
-    "Table 2: modules": [("baseline", "baseline"), ("+ difference SimAM", "diff_simam"),
-                                   ("+ cross-attention", "cross"), ("+ both (full)", "full")],
+    "Table 2: modules": [
+        ("baseline", "baseline"),
+        ("+ difference SimAM", "diff_simam"),
+        ("+ cross-attention", "cross"),
+        ("+ both (full)", "full"),
+    ],
     "Table 3: attention after each dense block, cross-attention on": [
-        ("none", "cross"), ("SE", "se"), ("CBAM", "cbam"), ("SimAM", "simam"), ("difference SimAM", "full")],
+        ("none", "cross"),
+        ("SE", "se"),
+        ("CBAM", "cbam"),
+        ("SimAM", "simam"),
+        ("difference SimAM", "full"),
+    ],
     "Table 4: loss": [("cross-entropy", "ce"), ("focal contrast", "full")],
     "Run-to-run noise: the full model, two seeds": [("seed 0", "full"), ("seed 1", "full_seed1")],
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workbench.ablate", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m workbench.cli.ablate", description=__doc__)
     p.add_argument("--data", required=True, help="the BHSig-B folder (or any corpus of --protocol)")
     p.add_argument("--protocol", default="bhsig-b")
     p.add_argument("--out", required=True)
-    p.add_argument("--input-size", default="128", help="reduced budget: a smaller input (default 128x128)")
+    p.add_argument(
+        "--input-size", default="128", help="reduced budget: a smaller input (default 128x128)"
+    )
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--pairs-per-epoch", type=int, default=8000)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--only", action="append", choices=sorted(VARIANTS), help="run these variants only")
+    p.add_argument(
+        "--only", action="append", choices=sorted(VARIANTS), help="run these variants only"
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -60,15 +73,48 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         return json.loads(result_file.read_text())
     attention, cross, loss, seed = VARIANTS[name]
     common = ["--threads", str(args.threads)] + (["--quiet"] if args.quiet else [])
-    code = train.main([
-        "--data", args.data, "--protocol", args.protocol, "--attention", attention, "--cross-attention", cross,
-        "--loss", loss, "--seed", str(seed), "--input-size", args.input_size, "--epochs", str(args.epochs),
-        "--pairs-per-epoch", str(args.pairs_per_epoch), "--augment", "--out", str(folder), "--name", name, "--resume",
-    ] + common)
+    code = train.main(
+        [
+            "--data",
+            args.data,
+            "--protocol",
+            args.protocol,
+            "--attention",
+            attention,
+            "--cross-attention",
+            cross,
+            "--loss",
+            loss,
+            "--seed",
+            str(seed),
+            "--input-size",
+            args.input_size,
+            "--epochs",
+            str(args.epochs),
+            "--pairs-per-epoch",
+            str(args.pairs_per_epoch),
+            "--augment",
+            "--out",
+            str(folder),
+            "--name",
+            name,
+            "--resume",
+        ]
+        + common
+    )
     if code:
         raise RuntimeError(f"training {name} failed ({code})")
-    code = evaluate.main(["--weights", str(folder / f"{name}.safetensors"), "--data", args.data,
-                          "--out", str(folder / "test")] + common)
+    code = evaluate.main(
+        [
+            "--weights",
+            str(folder / f"{name}.safetensors"),
+            "--data",
+            args.data,
+            "--out",
+            str(folder / "test"),
+        ]
+        + common
+    )
     if code:
         raise RuntimeError(f"evaluating {name} failed ({code})")
     return json.loads(result_file.read_text())
@@ -78,8 +124,12 @@ def tables(results: dict[str, dict], cards: dict[str, dict]) -> str:
     """Markdown tables in the shape of the paper's Tables 2-4 (test writers, percentages)."""
     lines = []
     for title, rows in TABLES.items():
-        lines += [f"**{title}**", "", "| variant | Acc@val thr | Acc@0.5 | EER (test) | AUC | val EER | pairs seen | train min |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{title}**",
+            "",
+            "| variant | Acc@val thr | Acc@0.5 | EER (test) | AUC | val EER | pairs seen | train min |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for label, name in rows:
             if name not in results:
                 lines.append(f"| {label} | not run | | | | | | |")
@@ -104,8 +154,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         cards[name] = json.loads((Path(args.out) / name / f"{name}.json").read_text())
-        print(json.dumps({"variant": name, "acc_val": results[name]["val_threshold_acc"], "eer": results[name]["eer"]}),
-              file=sys.stderr, flush=True)
+        print(
+            json.dumps(
+                {
+                    "variant": name,
+                    "acc_val": results[name]["val_threshold_acc"],
+                    "eer": results[name]["eer"],
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     text = tables(results, cards)
     (Path(args.out) / "ablation.md").write_text(text + "\n")
     print(text)

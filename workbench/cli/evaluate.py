@@ -1,4 +1,4 @@
-"""Evaluate a verifier: ``python -m workbench.evaluate --weights W --data PATH --protocol P --split test --out DIR``.
+"""Evaluate a verifier: ``python -m workbench.cli.evaluate --weights W --data PATH --protocol P --split test --out DIR``.
 
 Prints one JSON line (pairs, FAR/FRR/accuracy at the 0.5 argmax and at the validation threshold
 stored with the weights, EER, AUC) and writes per-pair scores (CSV) and ROC, DET and score
@@ -20,19 +20,27 @@ from workbench.checkpoint import load_verifier
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
 from workbench.plots import save_curves
-from workbench.scoring import score_pairs, write_scores_csv
+from workbench.verification.scoring import score_pairs, write_scores_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workbench.evaluate", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m workbench.cli.evaluate", description=__doc__)
     p.add_argument("--weights", required=True, help="NAME.safetensors (NAME.json beside it)")
-    p.add_argument("--data", action="append", required=True, help="corpus folder (repeat for several)")
+    p.add_argument(
+        "--data", action="append", required=True, help="corpus folder (repeat for several)"
+    )
     p.add_argument("--protocol", action="append", help="one for all corpora or one per --data")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "trainval"])
     p.add_argument("--writers", choices=["all"], help="every writer of the corpus (no split)")
-    p.add_argument("--seed", type=int, help="split seed (default: the seed the weights were trained with)")
-    p.add_argument("--val-writers", type=float, help="as in training (default: the weights' setting)")
-    p.add_argument("--random-forgeries", type=int, default=0, help="per writer, negatives from other writers")
+    p.add_argument(
+        "--seed", type=int, help="split seed (default: the seed the weights were trained with)"
+    )
+    p.add_argument(
+        "--val-writers", type=float, help="as in training (default: the weights' setting)"
+    )
+    p.add_argument(
+        "--random-forgeries", type=int, default=0, help="per writer, negatives from other writers"
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--table", action="store_true", help="also print a Table-1 style row")
     p.add_argument("--threads", type=int, default=0)
@@ -57,21 +65,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model, meta, pre = load_verifier(args.weights, fuse=True)
         training = meta.get("training", {})
-        seed = args.seed if args.seed is not None else training.get("split_seed", training.get("seed", 0))
-        val_writers = args.val_writers if args.val_writers is not None else training.get("val_writers")
+        seed = (
+            args.seed
+            if args.seed is not None
+            else training.get("split_seed", training.get("seed", 0))
+        )
+        val_writers = (
+            args.val_writers if args.val_writers is not None else training.get("val_writers")
+        )
         split = "all" if args.writers == "all" else args.split
         # Every writer is evaluated with --writers all: the training protocol does not apply.
         protocols = args.protocol or ([] if split == "all" else training.get("protocol") or [])
         if split != "all" and not protocols:
             raise ValueError("Give --protocol (or --writers all).")
         pairs, sources = split_pairs(
-            args.data, protocols or ["all"], split, seed=seed, val_writers=val_writers,
+            args.data,
+            protocols or ["all"],
+            split,
+            seed=seed,
+            val_writers=val_writers,
             random_forgeries=args.random_forgeries,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    bank = ImageBank([q for p in pairs for q in (p.reference, p.questioned)], config=pre, progress=not args.quiet)
+    bank = ImageBank(
+        [q for p in pairs for q in (p.reference, p.questioned)], config=pre, progress=not args.quiet
+    )
     pairs = [p for p in pairs if p.reference in bank and p.questioned in bank]
     labels = np.array([p.label for p in pairs])
     if len(set(labels.tolist())) < 2:
@@ -106,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": seed,
         "images_left_out": len(bank.failed),
     }
-    (out / "metrics.json").write_text(json.dumps({**result, "data": sources, "weights": args.weights}, indent=1) + "\n")
+    (out / "metrics.json").write_text(
+        json.dumps({**result, "data": sources, "weights": args.weights}, indent=1) + "\n"
+    )
     print(json.dumps(result))
     if args.table:
         print("| model | FRR | FAR | Acc | FRR@val | FAR@val | Acc@val | EER (test) | AUC |")

@@ -106,11 +106,15 @@ def _check_image(name: str, image: np.ndarray, shape: tuple[int, int] | None) ->
             f"not {array.dtype} {array.shape}."
         )
     if shape is not None and array.shape != shape:
-        raise ValueError(f"The {name} image is {array.shape[0]}x{array.shape[1]}; the reference is {shape[0]}x{shape[1]}: normalize both with the same Workbench.")
+        raise ValueError(
+            f"The {name} image is {array.shape[0]}x{array.shape[1]}; the reference is {shape[0]}x{shape[1]}: normalize both with the same Workbench."
+        )
     return array
 
 
-def normalize_attribution(values: np.ndarray, *, sign: str = "absolute", percentile: float = 99.0) -> np.ndarray:
+def normalize_attribution(
+    values: np.ndarray, *, sign: str = "absolute", percentile: float = 99.0
+) -> np.ndarray:
     """Signed attribution -> ``float32`` map in [0, 1] for display.
 
     Args:
@@ -128,7 +132,11 @@ def normalize_attribution(values: np.ndarray, *, sign: str = "absolute", percent
     if not 0.0 < percentile <= 100.0:
         raise ValueError(f"The percentile must lie in (0, 100], not {percentile}.")
     values = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    shown = {"absolute": np.abs(values), "positive": np.maximum(values, 0), "negative": np.maximum(-values, 0)}[sign]
+    shown = {
+        "absolute": np.abs(values),
+        "positive": np.maximum(values, 0),
+        "negative": np.maximum(-values, 0),
+    }[sign]
     nonzero = shown[shown > 0]
     if nonzero.size == 0:
         return np.zeros_like(shown, dtype=np.float32)
@@ -171,9 +179,13 @@ class QuestionedAttribution:
         layer: nn.Module | None = None,
     ) -> None:
         if method not in METHODS:
-            raise ValueError(f"Unknown attribution method {method!r}: choose one of {', '.join(METHODS)}.")
+            raise ValueError(
+                f"Unknown attribution method {method!r}: choose one of {', '.join(METHODS)}."
+            )
         if n_steps < 2 or internal_batch_size < 1:
-            raise ValueError(f"n_steps must be >= 2 and internal_batch_size >= 1 (got {n_steps}, {internal_batch_size}).")
+            raise ValueError(
+                f"n_steps must be >= 2 and internal_batch_size >= 1 (got {n_steps}, {internal_batch_size})."
+            )
         if output not in OUTPUTS:
             raise ValueError(f"Unknown output {output!r}: choose one of {', '.join(OUTPUTS)}.")
         normalize_attribution(np.zeros((1, 1)), sign=sign, percentile=percentile)  # validates both
@@ -187,11 +199,15 @@ class QuestionedAttribution:
         if method == "gradcam" and layer is None:
             backbone = getattr(model, "backbone", None)
             if backbone is None or not hasattr(backbone, "final"):
-                raise ValueError("Grad-CAM needs a layer: this model has no backbone.final; pass layer=...")
+                raise ValueError(
+                    "Grad-CAM needs a layer: this model has no backbone.final; pass layer=..."
+                )
             layer = backbone.final
         self.layer = layer
         self._forward = _QuestionedForward(model, log_odds=output == "log_odds")
-        self._device = next(model.parameters(), torch.empty(0)).device  # CPU, or the Workbench's GPU
+        self._device = next(
+            model.parameters(), torch.empty(0)
+        ).device  # CPU, or the Workbench's GPU
 
     def attribute(self, reference: np.ndarray, questioned: np.ndarray) -> np.ndarray:
         """Where the questioned signature drove the same-writer logit (or the log-odds).
@@ -222,28 +238,42 @@ class QuestionedAttribution:
                 return self._integrated_gradients(ref, query, output)
             return self._gradcam(ref, query, output)
 
-    def _integrated_gradients(self, ref: torch.Tensor, query: torch.Tensor, output: float) -> RawAttribution:
+    def _integrated_gradients(
+        self, ref: torch.Tensor, query: torch.Tensor, output: float
+    ) -> RawAttribution:
         baseline = images_to_tensor(np.full(query.shape[2:], 255, dtype=np.uint8)).to(self._device)
         with torch.no_grad():
             baseline_output = float(self._forward(baseline, ref)[0, SAME_WRITER])
         attributions, delta = IntegratedGradients(self._forward).attribute(
-            query, baselines=baseline, target=SAME_WRITER, additional_forward_args=(ref,),
-            n_steps=self.n_steps, internal_batch_size=self.internal_batch_size, return_convergence_delta=True,
+            query,
+            baselines=baseline,
+            target=SAME_WRITER,
+            additional_forward_args=(ref,),
+            n_steps=self.n_steps,
+            internal_batch_size=self.internal_batch_size,
+            return_convergence_delta=True,
         )
         values = attributions.detach()[0].sum(0).float().cpu().numpy()
-        return RawAttribution(values=values, output=output, baseline_output=baseline_output, delta=float(delta[0]))
+        return RawAttribution(
+            values=values, output=output, baseline_output=baseline_output, delta=float(delta[0])
+        )
 
     def _gradcam(self, ref: torch.Tensor, query: torch.Tensor, output: float) -> RawAttribution:
         cam = LayerGradCam(self._forward, self.layer).attribute(
-            query, target=SAME_WRITER, additional_forward_args=(ref,), relu_attributions=True,
+            query,
+            target=SAME_WRITER,
+            additional_forward_args=(ref,),
+            relu_attributions=True,
         )
         if cam.shape[0] != 2 * query.shape[0]:
             raise ValueError(
                 f"Grad-CAM's layer returned a batch of {cam.shape[0]}; expected both branches "
                 f"({2 * query.shape[0]}): choose a backbone layer that sees the references and the questioned."
             )
-        questioned_half = cam[query.shape[0]:].detach().float().cpu()
-        upsampled = LayerAttribution.interpolate(questioned_half, tuple(query.shape[2:]), interpolate_mode="bilinear")
+        questioned_half = cam[query.shape[0] :].detach().float().cpu()
+        upsampled = LayerAttribution.interpolate(
+            questioned_half, tuple(query.shape[2:]), interpolate_mode="bilinear"
+        )
         return RawAttribution(values=upsampled[0, 0].numpy().astype(np.float32), output=output)
 
 
@@ -273,7 +303,9 @@ def overlay_attribution(
     if blur_sigma > 0 and heat.max() > 0:
         heat = cv2.GaussianBlur(heat, (0, 0), blur_sigma)
         heat = np.clip(heat / heat.max(), 0.0, 1.0)
-    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1].astype(np.float32)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[
+        :, :, ::-1
+    ].astype(np.float32)
     base = np.repeat(image[:, :, None], 3, axis=2).astype(np.float32)
     weight = strength * heat[:, :, None]
     return np.clip(base * (1 - weight) + colour * weight, 0, 255).astype(np.uint8)

@@ -19,11 +19,18 @@ import numpy as np
 from PIL import Image
 
 from workbench.data.dedupe import file_sha256
-from workbench.explain import overlay_attribution
-from workbench.overlays import cross_attention_figure, overlay_heatmap
-from workbench.pipeline import PairExplanation, Verdict, Workbench, validation_rates
+from workbench.verification.attribution import overlay_attribution
+from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
+from workbench.verification.workbench import PairExplanation, Verdict, Workbench, validation_rates
 
-__all__ = ["build_report", "figure_data_uri", "file_sha256", "png_data_uri", "threshold_provenance", "write_report"]
+__all__ = [
+    "build_report",
+    "figure_data_uri",
+    "file_sha256",
+    "png_data_uri",
+    "threshold_provenance",
+    "write_report",
+]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;color:#111;margin:2em auto;max-width:60em;line-height:1.4}
@@ -45,7 +52,9 @@ def png_data_uri(image: np.ndarray) -> str:
     """``uint8`` (H, W) grey or (H, W, 3) RGB image -> ``data:image/png;base64,...``."""
     array = np.ascontiguousarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise ValueError(f"Only uint8 (H, W) or (H, W, 3) images can be embedded, not {array.dtype} {array.shape}.")
+        raise ValueError(
+            f"Only uint8 (H, W) or (H, W, 3) images can be embedded, not {array.dtype} {array.shape}."
+        )
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -101,19 +110,30 @@ def threshold_provenance(meta: dict, threshold: float) -> tuple[str, list[str]]:
             f"FRR {_pct(curve['frr'])} (genuine rejected, of {count(curve['n_genuine'])} pairs)."
         )
     elif "far" in validation and "frr" in validation and stored is not None:
-        elsewhere.append(f"Validation writers: FAR {_pct(validation['far'])}, FRR {_pct(validation['frr'])} at the validation threshold.")
+        elsewhere.append(
+            f"Validation writers: FAR {_pct(validation['far'])}, FRR {_pct(validation['frr'])} at the validation threshold."
+        )
     elif "eer" in validation and stored is not None:
-        elsewhere.append(f"Validation writers: equal error rate {_pct(validation['eer'])}, i.e. FAR = FRR = {_pct(validation['eer'])} at the validation threshold.")
+        elsewhere.append(
+            f"Validation writers: equal error rate {_pct(validation['eer'])}, i.e. FAR = FRR = {_pct(validation['eer'])} at the validation threshold."
+        )
     for entry in meta.get("test") or []:
         if "val_threshold_far" in entry and "val_threshold_frr" in entry:
-            protocols = ", ".join(str(d.get("protocol", d.get("path", "?"))) for d in entry.get("data") or []) or "test set"
+            protocols = (
+                ", ".join(
+                    str(d.get("protocol", d.get("path", "?"))) for d in entry.get("data") or []
+                )
+                or "test set"
+            )
             extra = f"; EER {_pct(entry['eer'])}" if "eer" in entry else ""
             elsewhere.append(
                 f"Test writers ({protocols}, {entry.get('n_pairs', '?')} pairs): FAR {_pct(entry['val_threshold_far'])}, "
                 f"FRR {_pct(entry['val_threshold_frr'])} at the validation threshold{extra}."
             )
     if elsewhere and not at_stored:
-        elsewhere.append(f"Rates at the validation threshold ({float(stored):.4f}) do not apply to the {threshold:.4f} used here.")
+        elsewhere.append(
+            f"Rates at the validation threshold ({float(stored):.4f}) do not apply to the {threshold:.4f} used here."
+        )
     return source, rates + elsewhere
 
 
@@ -123,7 +143,11 @@ def _figure(uri: str, caption: str, *, wide: bool = False) -> str:
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
-    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def _downscaled(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -131,21 +155,42 @@ def _downscaled(image: np.ndarray, max_side: int) -> np.ndarray:
     if max(h, w) <= max_side:
         return image
     scale = max_side / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+    return np.asarray(
+        Image.fromarray(image).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS
+        )
+    )
 
 
 def _explanation_section(explanation, attribution, method, names, index, questioned_image) -> str:
-    parts = ["<h2>Where the verifier looked</h2>",
-             f"<p>Explained pair: reference {index + 1} (<code>{html.escape(names[index])}</code>) with the questioned signature.</p>"]
+    parts = [
+        "<h2>Where the verifier looked</h2>",
+        f"<p>Explained pair: reference {index + 1} (<code>{html.escape(names[index])}</code>) with the questioned signature.</p>",
+    ]
     if explanation is not None:
         overlays = []
         for block, maps in enumerate(explanation.block_maps, start=1):
             if maps is None:
                 continue
-            overlays.append(_figure(png_data_uri(overlay_heatmap(explanation.reference, maps[0])), f"block {block}: reference"))
-            overlays.append(_figure(png_data_uri(overlay_heatmap(explanation.questioned, maps[1])), f"block {block}: questioned"))
+            overlays.append(
+                _figure(
+                    png_data_uri(overlay_heatmap(explanation.reference, maps[0])),
+                    f"block {block}: reference",
+                )
+            )
+            overlays.append(
+                _figure(
+                    png_data_uri(overlay_heatmap(explanation.questioned, maps[1])),
+                    f"block {block}: questioned",
+                )
+            )
         if overlays:
-            parts += ["<h3>Difference SimAM heatmap after each dense block</h3>", "<div>", *overlays, "</div>"]
+            parts += [
+                "<h3>Difference SimAM heatmap after each dense block</h3>",
+                "<div>",
+                *overlays,
+                "</div>",
+            ]
         if explanation.cross_attention is not None:
             import matplotlib.pyplot as plt
 
@@ -154,17 +199,27 @@ def _explanation_section(explanation, attribution, method, names, index, questio
                 uri = figure_data_uri(figure)
             finally:
                 plt.close(figure)
-            parts += ["<h3>Cross-attention between the 21 SPP cells of both signatures</h3>",
-                      _figure(uri, "cross-attention matrices A1, A2 (rows sum to 1)", wide=True)]
-        parts.append(f"<p class=\"meta\">Pair score of the explained pair: {explanation.score:.4f}.</p>")
+            parts += [
+                "<h3>Cross-attention between the 21 SPP cells of both signatures</h3>",
+                _figure(uri, "cross-attention matrices A1, A2 (rows sum to 1)", wide=True),
+            ]
+        parts.append(
+            f'<p class="meta">Pair score of the explained pair: {explanation.score:.4f}.</p>'
+        )
     if attribution is not None:
         attribution = np.asarray(attribution, dtype=np.float32)
         if attribution.shape != questioned_image.shape:
-            raise ValueError(f"The attribution map is {attribution.shape}; it must match the normalized questioned image {questioned_image.shape}.")
-        label = {"integrated_gradients": "Integrated Gradients", "gradcam": "Grad-CAM"}.get(method, method)
+            raise ValueError(
+                f"The attribution map is {attribution.shape}; it must match the normalized questioned image {questioned_image.shape}."
+            )
+        label = {"integrated_gradients": "Integrated Gradients", "gradcam": "Grad-CAM"}.get(
+            method, method
+        )
         caption = f"{label}: attribution of the same-writer logit to the questioned signature (brighter = more)"
-        parts += ["<h3>Attribution on the questioned signature</h3>",
-                  _figure(png_data_uri(overlay_attribution(questioned_image, attribution)), caption)]
+        parts += [
+            "<h3>Attribution on the questioned signature</h3>",
+            _figure(png_data_uri(overlay_attribution(questioned_image, attribution)), caption),
+        ]
     return "\n".join(parts)
 
 
@@ -205,9 +260,13 @@ def build_report(
         if not path.is_file():
             raise ValueError(f"Input file not found: {path}. Pass the files that were verified.")
     if len(paths) != len(verdict.scores):
-        raise ValueError(f"The verdict has {len(verdict.scores)} reference scores but {len(paths)} reference files were given.")
+        raise ValueError(
+            f"The verdict has {len(verdict.scores)} reference scores but {len(paths)} reference files were given."
+        )
     if not 0 <= explained_reference < len(paths):
-        raise ValueError(f"explained_reference must index one of the {len(paths)} references, not {explained_reference}.")
+        raise ValueError(
+            f"explained_reference must index one of the {len(paths)} references, not {explained_reference}."
+        )
     when = _utc(generated_at)
     meta = workbench.meta
     names = [p.name for p in paths]
@@ -215,56 +274,99 @@ def build_report(
     images = list(verdict.references) or [n.image for n in normalized[:-1]]
     query_image = verdict.questioned if verdict.questioned is not None else normalized[-1].image
 
-    decision = "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
+    decision = (
+        "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
+    )
     rows = "".join(
-        f"<tr><td>{i + 1}</td><td>{html.escape(name)}</td><td class=\"hash\">{file_sha256(path)}</td>"
+        f'<tr><td>{i + 1}</td><td>{html.escape(name)}</td><td class="hash">{file_sha256(path)}</td>'
         f"<td>{score:.4f}</td><td>{'accept' if score >= verdict.threshold else 'reject'}</td></tr>"
         for i, (name, path, score) in enumerate(zip(names, paths, verdict.scores))
     )
     figures = []
-    for label, name, norm, image in [*((f"reference {i + 1}", n, nm, im) for i, (n, nm, im) in enumerate(zip(names, normalized, images))),
-                                     ("questioned", query_path.name, normalized[-1], query_image)]:
+    for label, name, norm, image in [
+        *(
+            (f"reference {i + 1}", n, nm, im)
+            for i, (n, nm, im) in enumerate(zip(names, normalized, images))
+        ),
+        ("questioned", query_path.name, normalized[-1], query_image),
+    ]:
         size = f"{norm.original.shape[1]}x{norm.original.shape[0]}"
-        figures.append(f"<div><h3>{html.escape(label)}: <code>{html.escape(name)}</code></h3>"
-                       + _figure(png_data_uri(_downscaled(norm.original, max_original_side)), f"original ({size} px)")
-                       + _figure(png_data_uri(image), f"normalized (eq. 1-5, {image.shape[1]}x{image.shape[0]})") + "</div>")
+        figures.append(
+            f"<div><h3>{html.escape(label)}: <code>{html.escape(name)}</code></h3>"
+            + _figure(
+                png_data_uri(_downscaled(norm.original, max_original_side)), f"original ({size} px)"
+            )
+            + _figure(
+                png_data_uri(image), f"normalized (eq. 1-5, {image.shape[1]}x{image.shape[0]})"
+            )
+            + "</div>"
+        )
 
     model = meta.get("model") or {}
-    model_rows = [("name", str(meta.get("name", "(unnamed)"))), ("architecture", str(meta.get("architecture", "siamese_densenet36"))),
-                  ("weights SHA-256", str(meta.get("weights_sha256", "(not recorded)"))),
-                  ("weights format version", str(meta.get("format_version", "(not recorded)")))]
+    model_rows = [
+        ("name", str(meta.get("name", "(unnamed)"))),
+        ("architecture", str(meta.get("architecture", "siamese_densenet36"))),
+        ("weights SHA-256", str(meta.get("weights_sha256", "(not recorded)"))),
+        ("weights format version", str(meta.get("format_version", "(not recorded)"))),
+    ]
     model_rows += [(f"model.{k}", str(v)) for k, v in model.items()]
     pre_rows = [(k, str(v)) for k, v in workbench.preprocess_config.to_dict().items()]
     source, rates = threshold_provenance(meta, verdict.threshold)
     training = meta.get("training") or {}
-    trained_on = ", ".join(str(p) for p in training.get("protocol") or []) if isinstance(training.get("protocol"), list) else str(training.get("protocol", ""))
+    trained_on = (
+        ", ".join(str(p) for p in training.get("protocol") or [])
+        if isinstance(training.get("protocol"), list)
+        else str(training.get("protocol", ""))
+    )
     import torch
 
     from workbench import __version__
 
     body = [
         "<h1>Signature examination report</h1>",
-        (f"<p class=\"meta\">Generated {when:%Y-%m-%d %H:%M:%S} UTC ({when.isoformat(timespec='seconds')}) by Signature Workbench "
-         f"{html.escape(__version__)}, torch {html.escape(torch.__version__)}.</p>"),
+        (
+            f'<p class="meta">Generated {when:%Y-%m-%d %H:%M:%S} UTC ({when.isoformat(timespec="seconds")}) by Signature Workbench '
+            f"{html.escape(__version__)}, torch {html.escape(torch.__version__)}.</p>"
+        ),
         "<h2>Verdict</h2>",
-        f"<p class=\"verdict {'genuine' if verdict.genuine else 'rejected'}\">{decision}</p>",
-        (f"<p>Aggregate score <b>{verdict.score:.4f}</b> (mean of {len(paths)} reference score{'s' if len(paths) > 1 else ''}) "
-         f"against threshold <b>{verdict.threshold:.4f}</b>: accepted as genuine when score &gt;= threshold.</p>"),
+        f'<p class="verdict {"genuine" if verdict.genuine else "rejected"}">{decision}</p>',
+        (
+            f"<p>Aggregate score <b>{verdict.score:.4f}</b> (mean of {len(paths)} reference score{'s' if len(paths) > 1 else ''}) "
+            f"against threshold <b>{verdict.threshold:.4f}</b>: accepted as genuine when score &gt;= threshold.</p>"
+        ),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th><th>score</th><th>this reference alone</th></tr>"
-        + rows + "</table>",
-        f"<p>Questioned file: <code>{html.escape(query_path.name)}</code>, SHA-256 <span class=\"hash\">{file_sha256(query_path)}</span></p>",
-        "<h2>Images</h2>", *figures,
+        + rows
+        + "</table>",
+        f'<p>Questioned file: <code>{html.escape(query_path.name)}</code>, SHA-256 <span class="hash">{file_sha256(query_path)}</span></p>',
+        "<h2>Images</h2>",
+        *figures,
     ]
     if explanation is not None or attribution is not None:
-        body.append(_explanation_section(explanation, attribution, attribution_method, names, explained_reference, query_image))
+        body.append(
+            _explanation_section(
+                explanation,
+                attribution,
+                attribution_method,
+                names,
+                explained_reference,
+                query_image,
+            )
+        )
     body += [
-        "<h2>Model</h2>", _table(model_rows),
-        "<h2>Preprocessing settings</h2>", _table(pre_rows),
-        "<h2>Threshold</h2>", f"<p>Threshold {verdict.threshold:.4f}: {html.escape(source)}.</p>",
-        *(f"<p>{html.escape(r)}</p>" for r in rates or ["The weights' JSON records no validation error rates for this threshold."]),
+        "<h2>Model</h2>",
+        _table(model_rows),
+        "<h2>Preprocessing settings</h2>",
+        _table(pre_rows),
+        "<h2>Threshold</h2>",
+        f"<p>Threshold {verdict.threshold:.4f}: {html.escape(source)}.</p>",
+        *(
+            f"<p>{html.escape(r)}</p>"
+            for r in rates
+            or ["The weights' JSON records no validation error rates for this threshold."]
+        ),
         "<h2>What the score means</h2>",
-        "<p class=\"note\">Each score is the verifier's softmax output for the same-writer class of one "
+        '<p class="note">Each score is the verifier\'s softmax output for the same-writer class of one '
         "(reference, questioned) pair, in 0..1; the decision uses their mean. It is a model output, not a "
         "calibrated probability that the signature is genuine. FAR is the share of forgeries accepted, FRR the "
         "share of genuine signatures rejected, measured on writers the model never saw in training"
@@ -272,12 +374,24 @@ def build_report(
         + "; error rates on other populations, scripts or scanning conditions may differ. The figures show what "
         "the network attended to, not a handwriting examiner's reasoning.</p>",
     ]
-    head = f"<head><meta charset=\"utf-8\"><title>Signature examination report</title><style>{_CSS}</style></head>"
-    return "<!DOCTYPE html>\n<html lang=\"en\">" + head + "<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    head = f'<head><meta charset="utf-8"><title>Signature examination report</title><style>{_CSS}</style></head>'
+    return (
+        '<!DOCTYPE html>\n<html lang="en">'
+        + head
+        + "<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
 
 
-def write_report(destination: str | Path, workbench: Workbench, references: Sequence[str | Path],
-                 questioned: str | Path, verdict: Verdict, **options) -> Path:
+def write_report(
+    destination: str | Path,
+    workbench: Workbench,
+    references: Sequence[str | Path],
+    questioned: str | Path,
+    verdict: Verdict,
+    **options,
+) -> Path:
     """Write ``build_report(workbench, references, questioned, verdict, **options)`` as UTF-8.
 
     ``destination`` is a file path, or an existing directory in which

@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m workbench.bench [--config compact|paper]`` prints one JSON object.
+"""Benchmark: ``python -m workbench.cli.bench [--config compact|paper]`` prints one JSON object.
 
 Preprocessing ms/image (PNG bytes of synthetic signatures -> 224 x 224), verifier inference
 ms/pair at batch 1 and batch 32 (eval, BatchNorm folded into convolutions,
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from workbench.config import ModelConfig
+from workbench.config import EXAMPLES_DIR, ModelConfig
 from workbench.losses import focal_contrast_loss
 from workbench.models import build_model
 from workbench.models.fusion import fuse_for_inference
@@ -97,13 +97,14 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
 
 def bench_app(weights: str, repeats: int) -> dict[str, float]:
     """Median ms of the app's actions (see the module docstring) with ``weights``."""
-    from pathlib import Path
 
-    from workbench.pipeline import Workbench
     from workbench.ui.verify_tab import examiner_report, explanation_views
+    from workbench.verification.workbench import Workbench
 
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    refs = [examples / f"writer1_genuine_{i}.png" for i in (1, 2, 3)] + [examples / f"writer2_genuine_{i}.png" for i in (1, 2)]
+    examples = EXAMPLES_DIR
+    refs = [examples / f"writer1_genuine_{i}.png" for i in (1, 2, 3)] + [
+        examples / f"writer2_genuine_{i}.png" for i in (1, 2)
+    ]
     questioned = examples / "writer1_forgery_1.png"
     bench = Workbench(weights)
 
@@ -116,33 +117,50 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
         examiner_report(bench, [str(refs[0])], str(questioned), bench.threshold)
 
     return {
-        "verdict_ms_1_reference": 1000 * _median_seconds(lambda: bench.verify(refs[:1], questioned), repeats),
-        "verdict_ms_5_references": 1000 * _median_seconds(lambda: bench.verify(refs, questioned), repeats),
+        "verdict_ms_1_reference": 1000
+        * _median_seconds(lambda: bench.verify(refs[:1], questioned), repeats),
+        "verdict_ms_5_references": 1000
+        * _median_seconds(lambda: bench.verify(refs, questioned), repeats),
         "explanation_ms": 1000 * _median_seconds(explain, repeats),
         "report_ms": 1000 * _median_seconds(report, max(1, repeats // 2)),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workbench.cli.bench", description=__doc__)
     parser.add_argument("--config", choices=["compact", "paper"], default="compact")
     parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0 = torch's default)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--app", action="store_true", help="time the app's actions with --weights instead")
-    parser.add_argument("--weights", default=None, help="for --app (default: weights/verifier.safetensors)")
+    parser.add_argument(
+        "--app", action="store_true", help="time the app's actions with --weights instead"
+    )
+    parser.add_argument(
+        "--weights", default=None, help="for --app (default: weights/verifier.safetensors)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.app:
-        from workbench.pipeline import DEFAULT_WEIGHTS
+        from workbench.verification.workbench import DEFAULT_WEIGHTS
 
         timings = bench_app(args.weights or str(DEFAULT_WEIGHTS), args.repeats)
-        result = {"app": True, **timings, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "cpu": platform.processor() or platform.machine()}
-        print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
+        result = {
+            "app": True,
+            **timings,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+        }
+        print(
+            json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
+        )
         return 0
-    config = ModelConfig(width=args.config, input_height=args.input_size, input_width=args.input_size)
+    config = ModelConfig(
+        width=args.config, input_height=args.input_size, input_width=args.input_size
+    )
     result = {
         "config": args.config,
         "growth_rate": config.growth_rate,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.config import PreprocessConfig
+from workbench.config import DEFAULT_VERIFIER, PreprocessConfig
 from workbench.errors import SignatureInputError
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "verifier.safetensors"
+DEFAULT_WEIGHTS = DEFAULT_VERIFIER
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Verdict:
 
 def validation_rates(meta: dict, threshold: float) -> dict | None:
     """FAR and FRR of the validation writers at ``threshold``, read at the nearest threshold
-    tabulated in the weights' JSON (``validation.curve``, written by ``workbench.ship``).
+    tabulated in the weights' JSON (``validation.curve``, written by ``workbench.cli.ship``).
 
     Returns:
         {"threshold", "far", "frr", "n_genuine", "n_forged"} (counts None when not recorded), or
@@ -85,8 +85,11 @@ def validation_rates(meta: dict, threshold: float) -> dict | None:
         return None
     index = int(np.argmin(np.abs(np.asarray(curve["threshold"], dtype=float) - float(threshold))))
     return {
-        "threshold": curve["threshold"][index], "far": curve["far"][index], "frr": curve["frr"][index],
-        "n_genuine": curve.get("n_genuine"), "n_forged": curve.get("n_forged"),
+        "threshold": curve["threshold"][index],
+        "far": curve["far"][index],
+        "frr": curve["frr"][index],
+        "n_genuine": curve.get("n_genuine"),
+        "n_forged": curve.get("n_forged"),
     }
 
 
@@ -115,7 +118,9 @@ class Workbench:
         if weights is not None:
             from workbench.checkpoint import load_verifier
 
-            self.model, self.meta, self.preprocess_config = load_verifier(weights, device=self.device, fuse=True)
+            self.model, self.meta, self.preprocess_config = load_verifier(
+                weights, device=self.device, fuse=True
+            )
 
     def validation_rates(self, threshold: float) -> dict | None:
         """``validation_rates(self.meta, threshold)``."""
@@ -134,10 +139,16 @@ class Workbench:
         """
         original = load_signature(source, config=self.preprocess_config)
         grayscale, image, record = normalize_stages(original, config=self.preprocess_config)
-        return NormalizedSignature(original=original, grayscale=grayscale, image=image, record=record)
+        return NormalizedSignature(
+            original=original, grayscale=grayscale, image=image, record=record
+        )
 
     def verify(
-        self, references: Sequence[ImageSource], questioned: ImageSource, *, threshold: float | None = None
+        self,
+        references: Sequence[ImageSource],
+        questioned: ImageSource,
+        *,
+        threshold: float | None = None,
     ) -> Verdict:
         """Score ``questioned`` against each reference; decide on the mean score.
 
@@ -145,7 +156,7 @@ class Workbench:
             SignatureInputError: an input is not a usable signature.
             ValueError: no references, or no weights loaded.
         """
-        from workbench.enrollment import verifier_scorer
+        from workbench.identification.gallery import verifier_scorer
 
         if self.model is None:
             raise ValueError("No verifier weights are loaded.")
@@ -159,8 +170,12 @@ class Workbench:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         mean = float(scores.mean())
         return Verdict(
-            scores=tuple(float(s) for s in scores), score=mean, threshold=cut, genuine=mean >= cut,
-            references=tuple(refs), questioned=query,
+            scores=tuple(float(s) for s in scores),
+            score=mean,
+            threshold=cut,
+            genuine=mean >= cut,
+            references=tuple(refs),
+            questioned=query,
         )
 
     def explain(self, reference: ImageSource, questioned: ImageSource) -> PairExplanation:
@@ -181,4 +196,6 @@ class Workbench:
         if explanation.cross_attention is not None:
             cross = tuple(a[0].float().cpu().numpy() for a in explanation.cross_attention)
         score = float(torch.softmax(logits, 1)[0, 0])
-        return PairExplanation(reference=ref, questioned=query, block_maps=maps, cross_attention=cross, score=score)
+        return PairExplanation(
+            reference=ref, questioned=query, block_maps=maps, cross_attention=cross, score=score
+        )

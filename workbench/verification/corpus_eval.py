@@ -1,6 +1,6 @@
 """Evaluate the loaded verifier on an uploaded corpus (a .zip, optionally with a CSV of pairs).
 
-The app's counterpart of ``python -m workbench.evaluate --writers all``: every writer of the
+The app's counterpart of ``python -m workbench.cli.evaluate --writers all``: every writer of the
 corpus, no split. Pairs come from the corpus layout (all genuine-genuine and genuine-skilled
 forgery pairs of each writer, after removing duplicated images) or from a CSV with the columns
 ``reference``, ``questioned`` and ``label`` (1 = genuine pair, 0 = forgery), paths relative to
@@ -28,7 +28,7 @@ from workbench.data.pairs import Pair, make_pairs
 from workbench.data.readers import read_corpus
 from workbench.errors import SignatureInputError
 from workbench.plots import det_figure, histogram_figure, roc_figure
-from workbench.scoring import score_pairs, write_scores_csv
+from workbench.verification.scoring import score_pairs, write_scores_csv
 
 ProgressCallback = Callable[[float, str], None]
 MAX_PAIRS = 250_000
@@ -70,6 +70,7 @@ class EvaluationMetrics:
 
     def rows(self) -> list[list[str]]:
         """``[metric, value]`` rows for a table, rates as percentages."""
+
         def pct(value: float) -> str:
             return f"{100 * value:.2f}%"
 
@@ -144,18 +145,26 @@ def corpus_pairs(folder: str | os.PathLike) -> tuple[list[Pair], str, int, Path]
             nested = read_corpus(inner)
         except ValueError:
             nested = None
-        if nested is not None and nested.layout == corpus.layout and len(nested.records) == len(corpus.records):
+        if (
+            nested is not None
+            and nested.layout == corpus.layout
+            and len(nested.records) == len(corpus.records)
+        ):
             root, corpus = inner, nested
     corpus = dedupe(corpus)
     return make_pairs(corpus, corpus.writers), corpus.layout, len(corpus.duplicates), root
 
 
-def _preprocess(paths: list[str], config: PreprocessConfig, report: ProgressCallback, span: tuple[float, float]) -> ImageBank:
+def _preprocess(
+    paths: list[str], config: PreprocessConfig, report: ProgressCallback, span: tuple[float, float]
+) -> ImageBank:
     """One ImageBank over ``paths``, reporting progress every 16 images."""
 
     def on_image(done: int, total: int) -> None:
         if done % 16 == 0 or done == total:
-            report(span[0] + (span[1] - span[0]) * done / total, f"Preprocessing images {done}/{total}")
+            report(
+                span[0] + (span[1] - span[0]) * done / total, f"Preprocessing images {done}/{total}"
+            )
 
     return ImageBank(paths, config=config, progress=False, on_image=on_image)
 
@@ -187,7 +196,9 @@ def evaluate_archive(
             ``read_pair_table``), too many pairs, or no pairs of both kinds remain.
     """
     if workbench.model is None:
-        raise ValueError("No verifier weights are loaded; start the app with weights (SIGNATURE_WEIGHTS) to evaluate.")
+        raise ValueError(
+            "No verifier weights are loaded; start the app with weights (SIGNATURE_WEIGHTS) to evaluate."
+        )
     report = progress or _quiet
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="signature-eval-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -208,10 +219,18 @@ def evaluate_archive(
         if len(pairs) > max_pairs:
             raise SignatureInputError(
                 f"The corpus gives {len(pairs)} pairs, more than the {max_pairs} the app scores at once; "
-                "upload fewer writers or use `python -m workbench.evaluate`."
+                "upload fewer writers or use `python -m workbench.cli.evaluate`."
             )
-        bank = _preprocess([str(f) for f in dict.fromkeys(files.values())], workbench.preprocess_config, report, (0.1, 0.5))
-    absolute = [replace(p, reference=str(files[p.reference]), questioned=str(files[p.questioned])) for p in pairs]
+        bank = _preprocess(
+            [str(f) for f in dict.fromkeys(files.values())],
+            workbench.preprocess_config,
+            report,
+            (0.1, 0.5),
+        )
+    absolute = [
+        replace(p, reference=str(files[p.reference]), questioned=str(files[p.questioned]))
+        for p in pairs
+    ]
     keep = [i for i, p in enumerate(absolute) if p.reference in bank and p.questioned in bank]
     pairs, absolute = [pairs[i] for i in keep], [absolute[i] for i in keep]
     labels = np.array([p.label for p in pairs], dtype=int)
@@ -225,34 +244,70 @@ def evaluate_archive(
     chunk = max(batch_size, 1) * 4
     for start in range(0, len(pairs), chunk):
         part = absolute[start : start + chunk]
-        scores[start : start + len(part)] = score_pairs(workbench.model, bank, part, batch_size=batch_size)
+        scores[start : start + len(part)] = score_pairs(
+            workbench.model, bank, part, batch_size=batch_size
+        )
         done = start + len(part)
         report(0.5 + 0.4 * done / len(pairs), f"Scoring pairs {done}/{len(pairs)}")
     report(0.92, "Measuring errors and drawing curves")
-    result = _measure(labels, scores, workbench.threshold, source=source, pairs=pairs,
-                      left_out=len(bank.failed), duplicates=duplicates)
+    result = _measure(
+        labels,
+        scores,
+        workbench.threshold,
+        source=source,
+        pairs=pairs,
+        left_out=len(bank.failed),
+        duplicates=duplicates,
+    )
     title = workbench.meta.get("name", "")
-    cuts = {"0.5": 0.5} if result.val_threshold == 0.5 else {"0.5": 0.5, "val": result.val_threshold}
-    figures = [roc_figure(labels, scores, title=title), det_figure(labels, scores, title=title),
-               histogram_figure(labels, scores, title=title, thresholds=cuts)]
+    cuts = (
+        {"0.5": 0.5} if result.val_threshold == 0.5 else {"0.5": 0.5, "val": result.val_threshold}
+    )
+    figures = [
+        roc_figure(labels, scores, title=title),
+        det_figure(labels, scores, title=title),
+        histogram_figure(labels, scores, title=title, thresholds=cuts),
+    ]
     for figure in figures:
         plt.close(figure)
     csv_path = write_scores_csv(pairs, scores, out / "scores.csv")
     reverse = {str(v): k for k, v in files.items()}
     left_out = {reverse.get(p, p): reason for p, reason in bank.failed.items()}
     report(1.0, "Done")
-    return CorpusEvaluation(result, tuple(pairs), scores, *figures, scores_csv=csv_path, left_out=left_out)
+    return CorpusEvaluation(
+        result, tuple(pairs), scores, *figures, scores_csv=csv_path, left_out=left_out
+    )
 
 
-def _measure(labels, scores, val_threshold: float, *, source: str, pairs: list[Pair], left_out: int, duplicates: int) -> EvaluationMetrics:
+def _measure(
+    labels,
+    scores,
+    val_threshold: float,
+    *,
+    source: str,
+    pairs: list[Pair],
+    left_out: int,
+    duplicates: int,
+) -> EvaluationMetrics:
     at_half = metrics.far_frr(labels, scores, 0.5)
     at_val = metrics.far_frr(labels, scores, val_threshold)
     rate, cut = metrics.eer(labels, scores)
     return EvaluationMetrics(
-        source=source, n_pairs=len(labels), n_genuine=int(labels.sum()), n_forged=int((labels == 0).sum()),
+        source=source,
+        n_pairs=len(labels),
+        n_genuine=int(labels.sum()),
+        n_forged=int((labels == 0).sum()),
         writers=len({p.writer for p in pairs if p.writer}),
-        far=at_half["far"], frr=at_half["frr"], acc=at_half["acc"],
-        val_threshold=float(val_threshold), val_far=at_val["far"], val_frr=at_val["frr"], val_acc=at_val["acc"],
-        eer=rate, eer_threshold=cut, auc=metrics.auc(labels, scores),
-        images_left_out=left_out, duplicates_removed=duplicates,
+        far=at_half["far"],
+        frr=at_half["frr"],
+        acc=at_half["acc"],
+        val_threshold=float(val_threshold),
+        val_far=at_val["far"],
+        val_frr=at_val["frr"],
+        val_acc=at_val["acc"],
+        eer=rate,
+        eer_threshold=cut,
+        auc=metrics.auc(labels, scores),
+        images_left_out=left_out,
+        duplicates_removed=duplicates,
     )

@@ -16,7 +16,12 @@ from workbench.checkpoint import load_module, save_model
 from workbench.config import ModelConfig, PreprocessConfig
 from workbench.data.image_bank import ImageBank
 from workbench.models import images_to_tensor
-from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese, contrastive_loss, triplet_loss
+from workbench.models.embedding import (
+    EmbeddingConfig,
+    EmbeddingSiamese,
+    contrastive_loss,
+    triplet_loss,
+)
 
 
 def _by_writer(items: list[list]) -> dict[str, list[str]]:
@@ -27,8 +32,18 @@ def _by_writer(items: list[list]) -> dict[str, list[str]]:
 
 
 def train_embedding(
-    split: dict, out: Path, *, loss: str, epochs: int, steps_per_epoch: int, batch_size: int, input_size: int,
-    seed: int, lr: float = 1e-3, name: str = "embedding_siamese", progress: bool = True,
+    split: dict,
+    out: Path,
+    *,
+    loss: str,
+    epochs: int,
+    steps_per_epoch: int,
+    batch_size: int,
+    input_size: int,
+    seed: int,
+    lr: float = 1e-3,
+    name: str = "embedding_siamese",
+    progress: bool = True,
 ) -> Path:
     """Train on the known writers' training images of ``split`` (from ``identify.image_split``).
 
@@ -37,15 +52,25 @@ def train_embedding(
     """
     margin = 1.0 if loss == "contrastive" else 0.2
     config = EmbeddingConfig(
-        backbone=ModelConfig(attention="none", cross_attention=False, input_height=input_size, input_width=input_size),
-        loss=loss, margin=margin,
+        backbone=ModelConfig(
+            attention="none", cross_attention=False, input_height=input_size, input_width=input_size
+        ),
+        loss=loss,
+        margin=margin,
     )
     pre = PreprocessConfig(height=input_size, width=input_size)
     groups = {w: p for w, p in _by_writer(split["train"]).items() if len(p) >= 2}
     writers = sorted(groups)
     if len(writers) < 2:
-        raise ValueError("The embedding Siamese needs at least two writers with two training images each.")
-    bank = ImageBank([p for ps in groups.values() for p in ps], config=pre, cache_dir=out.parent / "cache", progress=progress)
+        raise ValueError(
+            "The embedding Siamese needs at least two writers with two training images each."
+        )
+    bank = ImageBank(
+        [p for ps in groups.values() for p in ps],
+        config=pre,
+        cache_dir=out.parent / "cache",
+        progress=progress,
+    )
     torch.manual_seed(seed)
     model = EmbeddingSiamese(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -55,7 +80,9 @@ def train_embedding(
         rng = np.random.default_rng([seed, epoch])
         model.train()
         total = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"{loss} epoch {epoch}/{epochs}", disable=not progress)
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"{loss} epoch {epoch}/{epochs}", disable=not progress
+        )
         for _ in bar:
             a_w = rng.choice(len(writers), batch_size)
             n_w = (a_w + rng.integers(1, len(writers), batch_size)) % len(writers)
@@ -66,7 +93,9 @@ def train_embedding(
                 positives.append(groups[writers[a]][j])
                 negatives.append(groups[writers[n]][rng.integers(len(groups[writers[n]]))])
             if loss == "triplet":
-                value = triplet_loss(embed(anchors), embed(positives), embed(negatives), margin=margin)
+                value = triplet_loss(
+                    embed(anchors), embed(positives), embed(negatives), margin=margin
+                )
             else:
                 same = torch.from_numpy(rng.random(batch_size) < 0.5)
                 others = [p if s else q for p, q, s in zip(positives, negatives, same.tolist())]
@@ -76,12 +105,26 @@ def train_embedding(
             optimizer.step()
             total += value.item()
             bar.set_postfix(loss=f"{value.item():.4f}")
-        print(json.dumps({"epoch": epoch, "loss": loss, "train_loss": total / steps_per_epoch}), file=sys.stderr)
+        print(
+            json.dumps({"epoch": epoch, "loss": loss, "train_loss": total / steps_per_epoch}),
+            file=sys.stderr,
+        )
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"architecture": "embedding_siamese", "model": config.to_dict(), "preprocess": pre.to_dict(),
-            "training": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
-                         "seed": seed, "wall_seconds": round(time.perf_counter() - started, 1),
-                         "writers": writers, "corpus": split.get("corpus")}}
+    meta = {
+        "architecture": "embedding_siamese",
+        "model": config.to_dict(),
+        "preprocess": pre.to_dict(),
+        "training": {
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "writers": writers,
+            "corpus": split.get("corpus"),
+        },
+    }
     weights, _ = save_model(model, out / name, meta)
     return weights
 
@@ -99,7 +142,10 @@ def embedding_scorer(model: EmbeddingSiamese):
     cache: dict[tuple, torch.Tensor] = {}
 
     def embedded(images: np.ndarray) -> torch.Tensor:
-        key = (hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest(), images.shape)
+        key = (
+            hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest(),
+            images.shape,
+        )
         if key not in cache:
             if len(cache) > 4096:
                 cache.clear()
@@ -108,6 +154,8 @@ def embedding_scorer(model: EmbeddingSiamese):
         return cache[key]
 
     def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
-        return EmbeddingSiamese.similarity(embedded(references), embedded(questioned)).double().numpy()
+        return (
+            EmbeddingSiamese.similarity(embedded(references), embedded(questioned)).double().numpy()
+        )
 
     return score

@@ -1,6 +1,6 @@
 """The classroom identification desk: a writer CLASSIFIER and a Siamese VERIFIER side by side.
 
-The classifier (``workbench.identify``) answers "which of my training writers wrote this?": a
+The classifier (``workbench.identification.classifier``) answers "which of my training writers wrote this?": a
 closed set, so a new writer needs retraining and a stranger still gets one of its names. The
 verifier ranks the writers enrolled in a ``Gallery`` (a few reference signatures each, no
 weights change) and can answer "no enrolled writer matches" when the best mean score is under
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.enrollment import Gallery, Match, verifier_scorer
+from workbench.config import DEFAULT_CLASSIFIER
 from workbench.errors import SignatureInputError
-from workbench.pipeline import DEFAULT_WEIGHTS, Workbench
+from workbench.identification.gallery import Gallery, Match, verifier_scorer
 from workbench.preprocess import ImageSource, array_to_gray
+from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLASSIFIER = DEFAULT_WEIGHTS.parent / "writer_classifier.safetensors"
 DEFAULT_COMPARISON = DEFAULT_WEIGHTS.parent / "identification.md"
 SYNTHETIC_SEED = 2026
 SYNTHETIC_NAME = "synthetic writer {}"
@@ -74,8 +74,10 @@ class Identification:
         """The verifier's answer in words: a writer's name or ``no enrolled writer matches``."""
         if self.accepted:
             return f"{self.best.writer} (mean score {self.best.score:.4f} >= threshold {self.threshold:.4f})"
-        return (f"no enrolled writer matches (best: {self.best.writer}, mean score {self.best.score:.4f} "
-                f"< threshold {self.threshold:.4f})")
+        return (
+            f"no enrolled writer matches (best: {self.best.writer}, mean score {self.best.score:.4f} "
+            f"< threshold {self.threshold:.4f})"
+        )
 
 
 def drawn_signature(value: object) -> np.ndarray | None:
@@ -143,10 +145,12 @@ class IdentificationDesk:
             return "No writer classifier is loaded: only the verification ranking is available."
         path = Path(weights)
         if not path.exists():
-            return (f"No writer classifier weights at {path}: train one with `python -m workbench.identify "
-                    f"train --data CORPUS --out weights` (the lead engineer ships it). Only the "
-                    f"verification ranking is available.")
-        from workbench.identify import load_classifier
+            return (
+                f"No writer classifier weights at {path}: train one with `python -m workbench.cli.identify "
+                f"train --data CORPUS --out weights` (the lead engineer ships it). Only the "
+                f"verification ranking is available."
+            )
+        from workbench.identification.classifier import load_classifier
 
         try:
             self.classifier, self.classifier_meta, pre = load_classifier(path)
@@ -157,12 +161,16 @@ class IdentificationDesk:
         if len(self.classes) != self.classifier.config.n_writers:
             self.classes = [f"class {i + 1}" for i in range(self.classifier.config.n_writers)]
         self.classifier_workbench = Workbench(None, preprocess_config=pre)
-        return (f"The classifier can only answer one of the {len(self.classes)} writers it was trained on: "
-                f"a writer it never saw still gets one of their names, and a new writer needs retraining.")
+        return (
+            f"The classifier can only answer one of the {len(self.classes)} writers it was trained on: "
+            f"a writer it never saw still gets one of their names, and a new writer needs retraining."
+        )
 
     def _enroll_synthetic(self, writers: int, references: int, seed: int) -> None:
         if writers < 0 or (writers and references < 1):
-            raise ValueError(f"synthetic_writers must be >= 0 and references >= 1 (got {writers} and {references}).")
+            raise ValueError(
+                f"synthetic_writers must be >= 0 and references >= 1 (got {writers} and {references})."
+            )
         from workbench.data.synthetic import sample_writer
 
         for w in range(writers):
@@ -195,7 +203,9 @@ class IdentificationDesk:
         """Whether ``writer`` is one of the classifier's training writers (by name)."""
         return writer in self.classes
 
-    def references(self, name: str, sources: Sequence[ImageSource] | ImageSource | None) -> tuple[str, np.ndarray]:
+    def references(
+        self, name: str, sources: Sequence[ImageSource] | ImageSource | None
+    ) -> tuple[str, np.ndarray]:
         """Validate an enrollment and normalize its signatures (eq. 1-5), without enrolling.
 
         Returns:
@@ -209,21 +219,33 @@ class IdentificationDesk:
         if not name:
             raise SignatureInputError("Give the writer a name before enrolling.")
         if len(name) > MAX_NAME_LENGTH:
-            raise SignatureInputError(f"The writer's name is {len(name)} characters long; use at most {MAX_NAME_LENGTH}.")
+            raise SignatureInputError(
+                f"The writer's name is {len(name)} characters long; use at most {MAX_NAME_LENGTH}."
+            )
         if sources is None or isinstance(sources, (str, Path, bytes, bytearray, np.ndarray)):
             sources = [] if sources is None else [sources]
         items = [s for s in sources if s is not None]
         if not items:
-            raise SignatureInputError(f"Add at least one signature of {name} (upload image files or draw one).")
+            raise SignatureInputError(
+                f"Add at least one signature of {name} (upload image files or draw one)."
+            )
         images = []
         for index, source in enumerate(items, start=1):
             try:
                 images.append(self.workbench.normalize(source).image)
             except SignatureInputError as error:
-                raise SignatureInputError(f"{_label(source, index)} cannot be enrolled: {error}") from None
+                raise SignatureInputError(
+                    f"{_label(source, index)} cannot be enrolled: {error}"
+                ) from None
         return name, np.stack(images)
 
-    def enroll(self, name: str, sources: Sequence[ImageSource] | ImageSource, *, gallery: Gallery | None = None) -> str:
+    def enroll(
+        self,
+        name: str,
+        sources: Sequence[ImageSource] | ImageSource,
+        *,
+        gallery: Gallery | None = None,
+    ) -> str:
         """Enroll (or re-enroll, replacing its references) a writer; no weights change.
 
         Returns:
@@ -245,14 +267,16 @@ class IdentificationDesk:
         target = self._target(gallery)
         name = (name or "").strip()
         if name not in target.writers:
-            raise SignatureInputError(f"No enrolled writer is called {name!r}; enrolled: {', '.join(target.writers) or 'none'}.")
+            raise SignatureInputError(
+                f"No enrolled writer is called {name!r}; enrolled: {', '.join(target.writers) or 'none'}."
+            )
         target.remove(name)
 
     def classify(self, source: ImageSource, *, top: int = 5) -> tuple[ClassifierGuess, ...]:
         """The classifier's ``top`` training writers for one signature; () without a classifier."""
         if self.classifier is None or self.classifier_workbench is None:
             return ()
-        from workbench.identify import classify
+        from workbench.identification.classifier import classify
 
         image = self.classifier_workbench.normalize(source).image
         probs = classify(self.classifier, image[None])[0]
@@ -260,7 +284,12 @@ class IdentificationDesk:
         return tuple(ClassifierGuess(self.classes[i], float(probs[i])) for i in order)
 
     def identify(
-        self, source: ImageSource, *, top: int = 5, gallery: Gallery | None = None, threshold: float | None = None
+        self,
+        source: ImageSource,
+        *,
+        top: int = 5,
+        gallery: Gallery | None = None,
+        threshold: float | None = None,
     ) -> Identification:
         """Rank the enrolled writers with the verifier and, if present, the classifier's top ``top``.
 
@@ -269,7 +298,9 @@ class IdentificationDesk:
             ValueError: no verifier weights, no enrolled writer, or a threshold outside 0..1.
         """
         if self.workbench.model is None:
-            raise ValueError("No verifier weights are loaded: identification through verification is unavailable.")
+            raise ValueError(
+                "No verifier weights are loaded: identification through verification is unavailable."
+            )
         target = self._target(gallery)
         if not len(target):
             raise SignatureInputError("No writers are enrolled: enroll a writer first.")
@@ -279,6 +310,9 @@ class IdentificationDesk:
         normalized = self.workbench.normalize(source)
         matches = target.rank(normalized.image, verifier_scorer(self.workbench.model))
         return Identification(  # the classifier re-normalizes the decoded grey image with its own settings
-            guesses=self.classify(normalized.original, top=top), classifier_note=self.classifier_note,
-            matches=tuple(matches), threshold=cut, questioned=normalized.image,
+            guesses=self.classify(normalized.original, top=top),
+            classifier_note=self.classifier_note,
+            matches=tuple(matches),
+            threshold=cut,
+            questioned=normalized.image,
         )

@@ -1,4 +1,4 @@
-"""The app's one-click examples: ``python -m workbench.examples --weights W --out examples``.
+"""The app's one-click examples: ``python -m workbench.cli.examples --weights W --out examples``.
 
 Examples are synthetic writers from the project's generator (no real person's signature). A
 demo should show a correct decision of each kind, so the command walks through generator writers
@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.data.synthetic import sample_writer
-from workbench.pipeline import Workbench
+from workbench.verification.workbench import Workbench
 
 ROWS = (  # (writer slot, references, questioned, expected verdict)
     (1, ("genuine_1", "genuine_2"), "genuine_3", True),
@@ -36,11 +36,19 @@ def load_rows(folder: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows = json.loads(path.read_text())["rows"]
-    return [{**row, "references": [str(Path(folder) / r) for r in row["references"]],
-             "questioned": str(Path(folder) / row["questioned"])} for row in rows]
+    return [
+        {
+            **row,
+            "references": [str(Path(folder) / r) for r in row["references"]],
+            "questioned": str(Path(folder) / row["questioned"]),
+        }
+        for row in rows
+    ]
 
 
-def _decides_writer(bench: Workbench, images: dict[str, object], slot: int) -> tuple[bool, list[float]]:
+def _decides_writer(
+    bench: Workbench, images: dict[str, object], slot: int
+) -> tuple[bool, list[float]]:
     scores, right = [], True
     for row_slot, refs, questioned, expected in ROWS:
         if row_slot != slot:
@@ -52,11 +60,13 @@ def _decides_writer(bench: Workbench, images: dict[str, object], slot: int) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.examples", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workbench.cli.examples", description=__doc__)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--max-writers", type=int, default=200, help="give up after examining this many")
+    parser.add_argument(
+        "--max-writers", type=int, default=200, help="give up after examining this many"
+    )
     args = parser.parse_args(argv)
     bench = Workbench(args.weights)
     chosen: list[tuple[int, dict, list[float]]] = []
@@ -71,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(chosen) == 2:
                 break
     if len(chosen) < 2:
-        print(f"error: fewer than two of {examined} synthetic writers are decided correctly", file=sys.stderr)
+        print(
+            f"error: fewer than two of {examined} synthetic writers are decided correctly",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,10 +95,22 @@ def main(argv: list[str] | None = None) -> int:
             Image.fromarray(image).save(out / f"writer{slot}_{key}.png")
     rows, scores = [], [s for _, _, writer_scores in chosen for s in writer_scores]
     for (slot, refs, questioned, expected), score in zip(ROWS, scores):
-        rows.append({"references": [f"writer{slot}_{r}.png" for r in refs], "questioned": f"writer{slot}_{questioned}.png",
-                     "expected_genuine": expected, "score": round(score, 6)})
-    record = {"seed": args.seed, "writers": [w for w, _, _ in chosen], "examined": examined,
-              "weights_sha256": bench.meta.get("weights_sha256"), "threshold": bench.threshold, "rows": rows}
+        rows.append(
+            {
+                "references": [f"writer{slot}_{r}.png" for r in refs],
+                "questioned": f"writer{slot}_{questioned}.png",
+                "expected_genuine": expected,
+                "score": round(score, 6),
+            }
+        )
+    record = {
+        "seed": args.seed,
+        "writers": [w for w, _, _ in chosen],
+        "examined": examined,
+        "weights_sha256": bench.meta.get("weights_sha256"),
+        "threshold": bench.threshold,
+        "rows": rows,
+    }
     (out / "examples.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k != "rows"}))
     return 0

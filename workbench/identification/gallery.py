@@ -46,7 +46,9 @@ class Gallery:
         """Add (or replace) a writer with ``images`` (k, H, W) uint8 normalized references."""
         images = np.asarray(images)
         if images.ndim != 3 or len(images) == 0:
-            raise ValueError("Enroll a writer with at least one normalized reference image (k, H, W).")
+            raise ValueError(
+                "Enroll a writer with at least one normalized reference image (k, H, W)."
+            )
         self._references[str(writer)] = images.copy()
 
     def remove(self, writer: str) -> None:
@@ -77,7 +79,9 @@ def verifier_scorer(model: torch.nn.Module, batch_size: int = 64) -> Scorer:
             for start in range(0, len(references), batch_size):
                 refs = references[start : start + batch_size]
                 query = np.repeat(questioned[None], len(refs), axis=0)
-                logits = model(images_to_tensor(refs).to(device), images_to_tensor(query).to(device))
+                logits = model(
+                    images_to_tensor(refs).to(device), images_to_tensor(query).to(device)
+                )
                 out.append(torch.softmax(logits, 1)[:, 0].double().cpu().numpy())
         return np.concatenate(out)
 

@@ -1,4 +1,4 @@
-"""Ship a trained model: ``python -m workbench.ship --model runs/NAME/NAME.safetensors [--eval DIR ...]``.
+"""Ship a trained model: ``python -m workbench.cli.ship --model runs/NAME/NAME.safetensors [--eval DIR ...]``.
 
 Copies the weights and their JSON into ``weights/`` and adds to the JSON what the regression
 test checks: the scores of fixed pairs of the synthetic ``examples/`` (same writer and skilled
@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 
 from workbench.checkpoint import file_sha256, load_meta
-from workbench.pipeline import Workbench
+from workbench.config import EXAMPLES_DIR, PROJECT_ROOT
+from workbench.verification.workbench import Workbench
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+ROOT = PROJECT_ROOT
+EXAMPLES = EXAMPLES_DIR
 
 
 def example_pairs() -> list[tuple[str, str, int]]:
@@ -40,7 +41,14 @@ def example_scores(weights: str | Path) -> list[dict]:
     out = []
     for reference, questioned, label in example_pairs():
         verdict = bench.verify([EXAMPLES / reference], EXAMPLES / questioned)
-        out.append({"reference": reference, "questioned": questioned, "label": label, "score": verdict.score})
+        out.append(
+            {
+                "reference": reference,
+                "questioned": questioned,
+                "label": label,
+                "score": verdict.score,
+            }
+        )
     return out
 
 
@@ -58,19 +66,28 @@ def validation_curve(folder: str | Path, *, steps: int = 200) -> dict:
     thresholds = [round(i / steps, 6) for i in range(steps + 1)]
     rates = [metrics.far_frr(labels, scores, t) for t in thresholds]
     return {
-        "threshold": thresholds, "far": [r["far"] for r in rates], "frr": [r["frr"] for r in rates],
-        "n_genuine": int(labels.sum()), "n_forged": int((labels == 0).sum()),
+        "threshold": thresholds,
+        "far": [r["far"] for r in rates],
+        "frr": [r["frr"] for r in rates],
+        "n_genuine": int(labels.sum()),
+        "n_forged": int((labels == 0).sum()),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.ship", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workbench.cli.ship", description=__doc__)
     parser.add_argument("--model", required=True, help="the exported NAME.safetensors of a run")
     parser.add_argument("--name", default="verifier", help="name under weights/")
-    parser.add_argument("--eval", action="append", default=[], help="an evaluate --out folder (metrics.json)")
+    parser.add_argument(
+        "--eval", action="append", default=[], help="an evaluate --out folder (metrics.json)"
+    )
     parser.add_argument("--val-eval", help="an evaluate --split val --out folder (scores.csv)")
-    parser.add_argument("--earlier-stage", action="append", default=[],
-                        help="JSON of a run this one started from (--init-from): its training budget is recorded too")
+    parser.add_argument(
+        "--earlier-stage",
+        action="append",
+        default=[],
+        help="JSON of a run this one started from (--init-from): its training budget is recorded too",
+    )
     parser.add_argument("--dest", default=str(ROOT / "weights"))
     args = parser.parse_args(argv)
     source = Path(args.model).with_suffix(".safetensors")
@@ -81,12 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     meta = load_meta(source)
     meta["name"] = args.name
     meta["weights_sha256"] = file_sha256(weights)
-    stages = [load_meta(Path(stage).with_suffix(".json")).get("training", {}) for stage in args.earlier_stage]
+    stages = [
+        load_meta(Path(stage).with_suffix(".json")).get("training", {})
+        for stage in args.earlier_stage
+    ]
     if stages:
         meta["training"]["earlier_stages"] = stages
         every = stages + [meta["training"]]
         meta["training"]["total_pairs_seen"] = sum(t.get("pairs_seen", 0) for t in every)
-        meta["training"]["total_wall_seconds"] = round(sum(t.get("wall_seconds", 0) for t in every), 1)
+        meta["training"]["total_wall_seconds"] = round(
+            sum(t.get("wall_seconds", 0) for t in every), 1
+        )
     evaluations = []
     for folder in args.eval:
         metrics = json.loads((Path(folder) / "metrics.json").read_text())

@@ -38,8 +38,10 @@ def cross_attention_figure(a1: np.ndarray, a2: np.ndarray) -> plt.Figure:
     """Both 21 x 21 attention matrices, rows and columns labelled by SPP cell (eq. 7-8)."""
     labels = spp_cell_labels()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), dpi=90)
-    titles = ("A1: questioned tokens (rows) attend to reference tokens",
-              "A2: reference tokens (rows) attend to questioned tokens")
+    titles = (
+        "A1: questioned tokens (rows) attend to reference tokens",
+        "A2: reference tokens (rows) attend to questioned tokens",
+    )
     for ax, matrix, title in zip(axes, (a1, a2), titles):
         shown = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=max(float(matrix.max()), 1e-6))
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)

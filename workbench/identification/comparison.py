@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from workbench.data.image_bank import ImageBank
-from workbench.enrollment import Gallery, Scorer
-from workbench.identify import classify, load_classifier
+from workbench.identification.classifier import classify, load_classifier
+from workbench.identification.gallery import Gallery, Scorer
 
 
 def _pick(items: list[list], writers: list[str], start: int, count: int) -> dict[str, list[str]]:
@@ -45,14 +45,21 @@ def _flat(groups: dict[str, list[str]]) -> list[tuple[str, str]]:
 def measure_classifier(weights, design: dict) -> dict:
     model, meta, pre = load_classifier(weights)
     classes = meta["classes"]
-    known, unknown = _flat(design["known_queries"]), _flat(design["new_queries"]) + _flat(design["never_queries"])
+    known, unknown = (
+        _flat(design["known_queries"]),
+        _flat(design["new_queries"]) + _flat(design["never_queries"]),
+    )
     bank = ImageBank([p for _, p in known + unknown], config=pre, progress=False)
     started = time.perf_counter()
     probs = classify(model, bank.get([p for _, p in known]))
     ms = 1000 * (time.perf_counter() - started) / max(len(known), 1)
     ranks = (-probs).argsort(1)
     truth = np.array([classes.index(w) for w, _ in known])
-    unknown_probs = classify(model, bank.get([p for _, p in unknown])) if unknown else np.zeros((0, len(classes)))
+    unknown_probs = (
+        classify(model, bank.get([p for _, p in unknown]))
+        if unknown
+        else np.zeros((0, len(classes)))
+    )
     return {
         "known_writers": len(classes),
         "top1": float((ranks[:, 0] == truth).mean()),
@@ -66,7 +73,9 @@ def measure_classifier(weights, design: dict) -> dict:
     }
 
 
-def measure_verification(scorer: Scorer, pre, design: dict, *, threshold: float, parameters: int, training_seconds) -> dict:
+def measure_verification(
+    scorer: Scorer, pre, design: dict, *, threshold: float, parameters: int, training_seconds
+) -> dict:
     """Enroll known and new writers, rank every query, count rejections of never-enrolled writers."""
     groups = ("known_refs", "new_refs", "known_queries", "new_queries", "never_queries")
     bank = ImageBank([p for g in groups for _, p in _flat(design[g])], config=pre, progress=False)
@@ -75,8 +84,12 @@ def measure_verification(scorer: Scorer, pre, design: dict, *, threshold: float,
         for writer, paths in design[key].items():
             if paths:
                 gallery.enroll(writer, bank.get(paths))
-    result: dict = {"enrolled": len(gallery), "threshold": threshold, "parameters": parameters,
-                    "training_seconds": training_seconds}
+    result: dict = {
+        "enrolled": len(gallery),
+        "threshold": threshold,
+        "parameters": parameters,
+        "training_seconds": training_seconds,
+    }
     started, count = time.perf_counter(), 0
     for key in ("known_queries", "new_queries", "never_queries"):
         ranked = [(w, gallery.rank(bank.get([p])[0], scorer)) for w, p in _flat(design[key])]
@@ -89,7 +102,10 @@ def measure_verification(scorer: Scorer, pre, design: dict, *, threshold: float,
         name = key.replace("_queries", "")
         result[f"{name}_queries"] = len(ranked)
         if name != "never":
-            result[f"{name}_top1"], result[f"{name}_top5"] = float(np.mean(top1)), float(np.mean(top5))
+            result[f"{name}_top1"], result[f"{name}_top5"] = (
+                float(np.mean(top1)),
+                float(np.mean(top5)),
+            )
             result[f"{name}_rejected"] = float((best < threshold).mean())
         else:
             result["never_rejected"] = float((best < threshold).mean())
@@ -104,15 +120,43 @@ def _pct(v) -> str:
 def slides_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, k: int) -> str:
     """The slides' comparison table (goal, scalability, use case, complexity) with measured numbers."""
     n_new, n_never = len(design["new_refs"]), len(design["never_queries"])
-    header = "| Feature | Identification (classifier) | " + " | ".join(f"Verification ({n})" for n in verifiers) + " |"
+    header = (
+        "| Feature | Identification (classifier) | "
+        + " | ".join(f"Verification ({n})" for n in verifiers)
+        + " |"
+    )
     rows = [header, "|" + "---|" * (2 + len(verifiers))]
     c = classifier
-    rows.append(f"| Goal | Classify among {c['known_writers']} known writers: top-1 {_pct(c['top1'])}, top-5 {_pct(c['top5'])} | "
-                + " | ".join(f"Match pairs; ranking enrolled writers: top-1 {_pct(v.get('known_top1'))}, top-5 {_pct(v.get('known_top5'))}" for v in verifiers.values()) + " |")
-    rows.append(f"| Scalability | Poor: {n_new} new writers cannot be named without retraining (0%) | "
-                + " | ".join(f"Excellent: {n_new} new writers enrolled with {k} references, no retraining: top-1 {_pct(v.get('new_top1'))}" for v in verifiers.values()) + " |")
-    rows.append(f"| Use case | Closed set: signatures of {n_new + n_never} unknown writers get a known name, mean confidence {_pct(c['unknown_mean_confidence'])} | "
-                + " | ".join(f"Open set: rejects {_pct(v.get('never_rejected'))} of {n_never} never-enrolled writers' signatures at threshold {v['threshold']:.3f} (falsely rejects {_pct(v.get('known_rejected'))} of known)" for v in verifiers.values()) + " |")
-    rows.append(f"| Complexity | {c['parameters']:,} parameters, trained in {c['training_seconds']} s, {c['ms_per_identification']:.1f} ms per identification | "
-                + " | ".join(f"{v['parameters']:,} parameters, trained in {v['training_seconds']} s, {v['ms_per_identification']:.0f} ms per identification over {v['enrolled']} writers" for v in verifiers.values()) + " |")
+    rows.append(
+        f"| Goal | Classify among {c['known_writers']} known writers: top-1 {_pct(c['top1'])}, top-5 {_pct(c['top5'])} | "
+        + " | ".join(
+            f"Match pairs; ranking enrolled writers: top-1 {_pct(v.get('known_top1'))}, top-5 {_pct(v.get('known_top5'))}"
+            for v in verifiers.values()
+        )
+        + " |"
+    )
+    rows.append(
+        f"| Scalability | Poor: {n_new} new writers cannot be named without retraining (0%) | "
+        + " | ".join(
+            f"Excellent: {n_new} new writers enrolled with {k} references, no retraining: top-1 {_pct(v.get('new_top1'))}"
+            for v in verifiers.values()
+        )
+        + " |"
+    )
+    rows.append(
+        f"| Use case | Closed set: signatures of {n_new + n_never} unknown writers get a known name, mean confidence {_pct(c['unknown_mean_confidence'])} | "
+        + " | ".join(
+            f"Open set: rejects {_pct(v.get('never_rejected'))} of {n_never} never-enrolled writers' signatures at threshold {v['threshold']:.3f} (falsely rejects {_pct(v.get('known_rejected'))} of known)"
+            for v in verifiers.values()
+        )
+        + " |"
+    )
+    rows.append(
+        f"| Complexity | {c['parameters']:,} parameters, trained in {c['training_seconds']} s, {c['ms_per_identification']:.1f} ms per identification | "
+        + " | ".join(
+            f"{v['parameters']:,} parameters, trained in {v['training_seconds']} s, {v['ms_per_identification']:.0f} ms per identification over {v['enrolled']} writers"
+            for v in verifiers.values()
+        )
+        + " |"
+    )
     return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Command lines: each module has ``main(argv=None) -> int`` and runs nothing at import."""

@@ -1,0 +1,147 @@
+"""Command line: ``python -m workbench.data describe|pairs|synth``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from workbench.data.corpus import FORGED, GENUINE, Corpus
+from workbench.data.dedupe import dedupe
+from workbench.data.pairs import make_pairs, write_pairs_csv
+from workbench.data.readers import READERS, read_corpus
+from workbench.data.splits import get_protocol, split_writers
+
+
+def describe(corpus: Corpus) -> dict:
+    """Counts of a corpus as read (before deduplication) and the duplicates found."""
+    deduped = dedupe(corpus)
+    per_writer = Counter((r.writer, r.kind) for r in corpus.records)
+
+    def spread(kind: str) -> list[int]:
+        counts = [per_writer[(w, kind)] for w in corpus.writers]
+        return [min(counts), max(counts)] if counts else [0, 0]
+
+    removed = Counter(r.kind for r in deduped.duplicates)
+    return {
+        "path": str(corpus.root),
+        "layout": corpus.layout,
+        **corpus.counts(),
+        "genuine_per_writer": spread(GENUINE),
+        "forged_per_writer": spread(FORGED),
+        "duplicates": len(deduped.duplicates),
+        "duplicates_genuine": removed[GENUINE],
+        "duplicates_forged": removed[FORGED],
+        "after_dedupe": deduped.counts(),
+        "unmatched_files": len(corpus.unmatched),
+    }
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    print(json.dumps(describe(read_corpus(args.path, layout=args.layout))))
+    return 0
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    corpus = read_corpus(args.path, layout=args.layout)
+    if not args.no_dedupe:
+        corpus = dedupe(corpus)
+    split = split_writers(
+        corpus.writers, get_protocol(args.protocol, val=args.val_writers), seed=args.seed
+    )
+    writers = split.writers(args.split)
+    pairs = make_pairs(corpus, writers, random_forgeries=args.random_forgeries, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_pairs_csv(pairs, out)
+    kinds = Counter(p.kind for p in pairs)
+    summary = {
+        "corpus": str(corpus.root),
+        "layout": corpus.layout,
+        "deduplicated": not args.no_dedupe,
+        "duplicates_removed": len(corpus.duplicates),
+        "split": args.split,
+        "writers": list(writers),
+        "n_pairs": len(pairs),
+        "n_genuine": kinds["genuine"],
+        "n_forged": kinds["skilled"] + kinds["random"],
+        "n_random": kinds["random"],
+        "pairs_csv": str(out),
+        "writer_split": split.to_dict(),
+    }
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("writers", "writer_split")}))
+    if not pairs:
+        print("warning: no pairs (no writers or signatures in this split)", file=sys.stderr)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from workbench.data.synthetic import generate_corpus
+
+    summary = generate_corpus(
+        args.out,
+        writers=args.writers,
+        genuine=args.genuine,
+        forgeries=args.forgeries,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workbench.data", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    layouts = list(READERS)
+
+    p = commands.add_parser(
+        "describe", help="print layout, writers, genuine, forged and duplicates as JSON"
+    )
+    p.add_argument("path")
+    p.add_argument("--layout", choices=layouts, help="skip auto-detection")
+    p.set_defaults(run=_cmd_describe)
+
+    p = commands.add_parser(
+        "pairs", help="write the verification pairs of one split as CSV (+ JSON)"
+    )
+    p.add_argument("path")
+    p.add_argument("--protocol", required=True, help="bhsig-b, bhsig-h, cedar or TRAIN/TEST[/VAL]")
+    p.add_argument("--split", required=True, choices=["train", "val", "test", "trainval"])
+    p.add_argument(
+        "--out", required=True, help="CSV file; the split and seed go to the same name .json"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-writers", type=float, help="validation writers (count or fraction)")
+    p.add_argument(
+        "--random-forgeries", type=int, default=0, help="per writer, negatives from other writers"
+    )
+    p.add_argument("--no-dedupe", action="store_true", help="keep duplicated images")
+    p.add_argument("--layout", choices=layouts)
+    p.set_defaults(run=_cmd_pairs)
+
+    p = commands.add_parser("synth", help="write a synthetic corpus in the writer-folders layout")
+    p.add_argument("--writers", type=int, required=True)
+    p.add_argument("--genuine", type=int, required=True)
+    p.add_argument("--forgeries", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

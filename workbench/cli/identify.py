@@ -1,0 +1,283 @@
+"""Writer identification: ``python -m workbench.cli.identify train|eval``.
+
+``train --data PATH --out DIR`` fits the Conv-Pool-Dense writer classifier on a seeded per-writer
+split of each writer's genuine images (``--holdout-writers K`` keeps K writers out entirely, for
+the new-writer experiment). ``eval --weights W --data PATH`` reports top-1 / top-5 accuracy on
+the held-out images, a line per writer in the slides' form and, for CrossMedia-zh, accuracy per
+writing medium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from workbench.augment import augment_batch, light_affine
+from workbench.checkpoint import save_model
+from workbench.config import PreprocessConfig
+from workbench.data.image_bank import ImageBank
+from workbench.identification.classifier import (
+    evaluate_classifier,
+    image_split,
+    load_classifier,
+    slides_line,
+)
+from workbench.models import images_to_tensor
+from workbench.models.writer_id import (
+    WriterClassifier,
+    WriterClassifierConfig,
+    sparse_categorical_cross_entropy,
+)
+
+
+def _train(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)
+    split = image_split(
+        args.data,
+        test_fraction=args.test_fraction,
+        holdout_writers=args.holdout_writers,
+        seed=args.seed,
+    )
+    pre = PreprocessConfig(height=args.input_size, width=args.input_size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    every = split["train"] + split["test"] + split["holdout_images"]
+    bank = ImageBank(
+        [p for p, _, _ in every],
+        config=pre,
+        cache_dir=out.parent / "cache",
+        progress=not args.quiet,
+    )
+    train = [(p, split["writers"].index(w)) for p, w, _ in split["train"] if p in bank]
+    config = WriterClassifierConfig(
+        n_writers=len(split["writers"]), input_height=pre.height, input_width=pre.width
+    )
+    model = WriterClassifier(config).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    affine = light_affine()
+    started = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = np.random.default_rng([args.seed, epoch]).permutation(len(train))
+        total, seen = 0.0, 0
+        bar = tqdm(
+            range(0, len(order), args.batch_size),
+            desc=f"epoch {epoch}/{args.epochs}",
+            disable=args.quiet,
+        )
+        for start in bar:
+            chunk = [train[i] for i in order[start : start + args.batch_size]]
+            x = images_to_tensor(bank.get([p for p, _ in chunk]))
+            if args.augment:
+                x = augment_batch(x, affine)
+            loss = sparse_categorical_cross_entropy(model(x), torch.tensor([c for _, c in chunk]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, seen = total + loss.item() * len(chunk), seen + len(chunk)
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        print(json.dumps({"epoch": epoch, "train_loss": total / seen}), file=sys.stderr)
+    meta = {
+        "architecture": "writer_classifier",
+        "model": config.to_dict(),
+        "preprocess": pre.to_dict(),
+        "classes": split["writers"],
+        "split": {
+            **split,
+            "seed": args.seed,
+            "test_fraction": args.test_fraction,
+            "corpus": args.data,
+        },
+        "training": {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "augment": args.augment,
+            "seed": args.seed,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "images": len(train),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+    }
+    save_model(model, out / args.name, meta)
+    print(
+        json.dumps(
+            {
+                "weights": str(out / f"{args.name}.safetensors"),
+                "writers": len(split["writers"]),
+                "images": len(train),
+            }
+        )
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    result = evaluate_classifier(
+        args.weights, media=args.media == "crossmedia", progress=not args.quiet
+    )
+    if args.per_writer:
+        for entry in result["per_writer"]:
+            print(slides_line(entry), file=sys.stderr)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_writer"}))
+    return 0
+
+
+def _siamese_train(args: argparse.Namespace) -> int:
+    from workbench.identification.embedding import train_embedding
+
+    _, meta, _ = load_classifier(args.classifier)
+    weights = train_embedding(
+        meta["split"],
+        Path(args.out),
+        loss=args.loss,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        batch_size=args.batch_size,
+        input_size=args.input_size,
+        seed=args.seed,
+        name=args.name or f"siamese_{args.loss}",
+        progress=not args.quiet,
+    )
+    print(json.dumps({"weights": str(weights)}))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from workbench.checkpoint import load_verifier
+    from workbench.identification.comparison import (
+        measure_classifier,
+        measure_verification,
+        plan,
+        slides_table,
+    )
+    from workbench.identification.embedding import embedding_scorer, load_embedding
+    from workbench.identification.gallery import verifier_scorer
+
+    _, meta, _ = load_classifier(args.classifier)
+    design = plan(meta["split"], k=args.k, queries=args.queries)
+    classifier = measure_classifier(args.classifier, design)
+    verifiers = {}
+    if args.verifier:
+        model, vmeta, pre = load_verifier(args.verifier, fuse=True)
+        threshold = (
+            args.threshold
+            if args.threshold is not None
+            else vmeta.get("validation", {}).get("threshold", 0.5)
+        )
+        verifiers["pairwise Siamese, the paper's"] = measure_verification(
+            verifier_scorer(model),
+            pre,
+            design,
+            threshold=threshold,
+            parameters=sum(p.numel() for p in model.parameters()),
+            training_seconds=vmeta.get("training", {}).get("wall_seconds"),
+        )
+    for weights in args.embedding:
+        model, emeta, pre = load_embedding(weights)
+        name = f"embedding Siamese, {emeta['model']['loss']} loss"
+        verifiers[name] = measure_verification(
+            embedding_scorer(model),
+            pre,
+            design,
+            threshold=args.threshold if args.threshold is not None else 0.5,
+            parameters=sum(p.numel() for p in model.parameters()),
+            training_seconds=emeta["training"]["wall_seconds"],
+        )
+    print(slides_table(design, classifier, verifiers, k=args.k))
+    print(
+        json.dumps(
+            {
+                "k": args.k,
+                "queries_per_writer": args.queries,
+                "classifier": classifier,
+                "verification": verifiers,
+            }
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workbench.cli.identify", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("train", help="train the writer classifier")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default="writer_classifier")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--test-fraction", type=float, default=0.25, help="share of each writer's images held out"
+    )
+    p.add_argument(
+        "--holdout-writers", type=int, default=0, help="writers kept out of training entirely"
+    )
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_train)
+    p = commands.add_parser("eval", help="top-1 / top-5 on the held-out images")
+    p.add_argument("--weights", required=True)
+    p.add_argument(
+        "--media", choices=["none", "crossmedia"], default="none", help="report accuracy per medium"
+    )
+    p.add_argument("--per-writer", action="store_true", help="print the slides' per-writer lines")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_eval)
+    p = commands.add_parser(
+        "siamese-train", help="train the embedding Siamese on the classifier's split"
+    )
+    p.add_argument(
+        "--classifier", required=True, help="writer classifier weights (their split is reused)"
+    )
+    p.add_argument("--loss", choices=["contrastive", "triplet"], default="contrastive")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps", type=int, default=50, help="batches per epoch")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_siamese_train)
+    p = commands.add_parser("compare", help="the slides' comparison table with measured numbers")
+    p.add_argument(
+        "--classifier", required=True, help="writer classifier trained with --holdout-writers"
+    )
+    p.add_argument("--verifier", help="the pairwise verifier's weights")
+    p.add_argument(
+        "--embedding", action="append", default=[], help="embedding Siamese weights (repeatable)"
+    )
+    p.add_argument("--k", type=int, default=3, help="references enrolled per writer")
+    p.add_argument("--queries", type=int, default=3, help="questioned images per writer")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="rejection threshold (default: the verifier's validation threshold; 0.5 for embeddings)",
+    )
+    p.set_defaults(run=_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

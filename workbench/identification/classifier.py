@@ -1,0 +1,120 @@
+"""The writer classifier (the slides' "Approach 1"): its data split, loading, inference and
+evaluation (top-1 / top-5, the slides' per-writer lines, accuracy per CrossMedia-zh medium)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.checkpoint import load_module
+from workbench.config import PreprocessConfig
+from workbench.data import GENUINE, dedupe, read_corpus
+from workbench.data.corpus import natural_key
+from workbench.data.image_bank import ImageBank
+from workbench.models import images_to_tensor
+from workbench.models.writer_id import WriterClassifier, WriterClassifierConfig
+
+# CrossMedia-zh: each writer's images 1-10 on paper, 11-20 iPad, 21-30 phone in hand, 31-40 phone on table.
+CROSSMEDIA_MEDIA = ("paper", "iPad", "phone in hand", "phone on table")
+
+
+def crossmedia_medium(index: int) -> str:
+    return CROSSMEDIA_MEDIA[min(max(index - 1, 0) // 10, 3)]
+
+
+def image_split(corpus_path: str, *, test_fraction: float, holdout_writers: int, seed: int) -> dict:
+    """Per writer, a seeded share of its genuine images for testing; ``holdout_writers`` writers
+    (seeded) are left out of training altogether.
+
+    Returns:
+        dict with ``writers`` (known, class order), ``holdout`` writers, and ``train`` / ``test`` /
+        ``holdout_images`` lists of [absolute path, writer, index].
+    """
+    corpus = dedupe(read_corpus(corpus_path))
+    writers = corpus.writers
+    rng = np.random.default_rng(seed)
+    holdout = sorted(
+        (writers[i] for i in rng.permutation(len(writers))[:holdout_writers]), key=natural_key
+    )
+    known = [w for w in writers if w not in holdout]
+    split: dict = {
+        "writers": known,
+        "holdout": holdout,
+        "train": [],
+        "test": [],
+        "holdout_images": [],
+    }
+    for w_index, writer in enumerate(writers):
+        records = corpus.of_writer(writer, GENUINE)
+        items = [[str(corpus.absolute(r).resolve()), writer, r.index] for r in records]
+        if writer in holdout:
+            split["holdout_images"] += items
+            continue
+        order = np.random.default_rng([seed, w_index]).permutation(len(items))
+        n_test = int(round(len(items) * test_fraction))
+        split["test"] += [items[i] for i in order[:n_test]]
+        split["train"] += [items[i] for i in order[n_test:]]
+    return split
+
+
+def load_classifier(weights: str | Path) -> tuple[WriterClassifier, dict, PreprocessConfig]:
+    return load_module(
+        weights, lambda values: WriterClassifier(WriterClassifierConfig.from_dict(values))
+    )
+
+
+def classify(model: WriterClassifier, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities (N, n_writers) for normalized uint8 images (N, H, W)."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            out.append(
+                torch.softmax(
+                    model(images_to_tensor(images[start : start + batch_size])), 1
+                ).numpy()
+            )
+    return np.concatenate(out) if out else np.zeros((0, model.config.n_writers))
+
+
+def evaluate_classifier(
+    weights: str | Path, *, media: bool = False, progress: bool = False
+) -> dict:
+    """Top-1 / top-5 on the held-out images of known writers, per writer and (CrossMedia) per medium."""
+    model, meta, pre = load_classifier(weights)
+    classes = meta["classes"]
+    test = meta["split"]["test"]
+    bank = ImageBank([p for p, _, _ in test], config=pre, progress=progress)
+    test = [t for t in test if t[0] in bank]
+    probs = classify(model, bank.get([p for p, _, _ in test]))
+    truth = np.array([classes.index(w) for _, w, _ in test])
+    ranks = (-probs).argsort(1)
+    top1 = ranks[:, 0] == truth
+    top5 = (ranks[:, :5] == truth[:, None]).any(1)
+    per_writer = []
+    for w_index, writer in enumerate(classes):
+        mask = truth == w_index
+        if mask.any():
+            per_writer.append(
+                {"writer": writer, "images": int(mask.sum()), "correct": int(top1[mask].sum())}
+            )
+    result = {
+        "images": len(test),
+        "writers": len(classes),
+        "top1": float(top1.mean()),
+        "top5": float(top5.mean()),
+        "per_writer": per_writer,
+    }
+    if media:
+        names = np.array([crossmedia_medium(i) for _, _, i in test])
+        result["per_medium"] = {
+            m: float(top1[names == m].mean()) for m in CROSSMEDIA_MEDIA if (names == m).any()
+        }
+    return result
+
+
+def slides_line(entry: dict) -> str:
+    """The slides' per-writer line: "24 images of writer 58: 23 correct, 95.83%"."""
+    pct = 100.0 * entry["correct"] / entry["images"]
+    return f"{entry['images']} images of writer {entry['writer']}: {entry['correct']} correct, {pct:.2f}%"

@@ -1,0 +1,2 @@
+"""Verification: the Workbench (typed verify/explain), explanation views, report, calibration and
+corpus evaluation. No Gradio here."""
