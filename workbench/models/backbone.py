@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import nn
 from torchvision.models import DenseNet
 
@@ -20,8 +23,12 @@ class DenseNetBackbone(nn.Module):
     """Stem (7x7/2 conv, 3x3/2 max-pool), 4 dense blocks with transitions, final norm + GELU.
 
     With blocks (3, 4, 6, 3): 1 stem conv + 2 x 16 bottleneck convs + 3 transition convs = 36
-    convolutions. Spatial size 224 -> 56 -> 28 -> 14 -> 7. The dense blocks are exposed one by one
-    so that an attention module can sit after each.
+    convolutions. Spatial size 224 -> 56 -> 28 -> 14 -> 7. ``forward`` takes an optional hook
+    called after each dense block, so that an attention module can sit after each.
+
+    Attributes:
+        block_channels: channels after each dense block (what the hook sees).
+        out_channels: channels of the final feature map.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -49,3 +56,22 @@ class DenseNetBackbone(nn.Module):
             if i < 3:
                 channels //= 2
         self.out_channels = channels
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        after_block: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """(N, 1, H, W) ink-bright images -> (N, out_channels, H / 32, W / 32) features.
+
+        ``after_block(i, x)`` (i = 0..3, x of shape (N, block_channels[i], h, w)) runs after
+        dense block i, before its transition, and returns the map that goes on (same shape).
+        """
+        x = self.stem(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if after_block is not None:
+                x = after_block(i, x)
+            if i < len(self.transitions):
+                x = self.transitions[i](x)
+        return self.final(x)

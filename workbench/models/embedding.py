@@ -39,7 +39,11 @@ class EmbeddingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> EmbeddingConfig:
-        return replace(cls(), **{**values, "backbone": ModelConfig.from_dict(values["backbone"])})
+        """The inverse of ``to_dict``; missing entries take their defaults."""
+        fields = dict(values)
+        if isinstance(fields.get("backbone"), dict):
+            fields["backbone"] = ModelConfig.from_dict(fields["backbone"])
+        return replace(cls(), **fields)
 
 
 class EmbeddingSiamese(nn.Module):
@@ -51,14 +55,23 @@ class EmbeddingSiamese(nn.Module):
         self.backbone = DenseNetBackbone(config.backbone)
         self.project = nn.Linear(self.backbone.out_channels, config.dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.backbone.stem(x)
-        for i, block in enumerate(self.backbone.blocks):
-            x = block(x)
-            if i < len(self.backbone.transitions):
-                x = self.backbone.transitions[i](x)
-        pooled = self.backbone.final(x).mean(dim=(2, 3))
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) ink-bright images -> (B, dim) L2-normalized embeddings."""
+        pooled = self.backbone(x).mean(dim=(2, 3))
         return F.normalize(self.project(pooled), dim=1)
+
+    def forward(self, *images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """One (B, 1, H, W) batch -> its (B, dim) embeddings; several batches (a pair, a
+        triplet) -> a tuple of their embeddings.
+
+        Each batch goes through the backbone on its own, so BatchNorm's training statistics are
+        those of calling the model once per batch.
+        """
+        if not images:
+            raise ValueError("EmbeddingSiamese needs at least one batch of images.")
+        if len(images) == 1:
+            return self.embed(images[0])
+        return tuple(self.embed(x) for x in images)
 
     @staticmethod
     def similarity(e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ from torch import nn
 
 
 class SpatialPyramidPooling(nn.Module):
-    """Max-pooling pyramid (levels 1, 2, 4 give 1 + 4 + 16 = 21 cells), one C-channel token per cell.
+    """Max-pooling pyramid (levels 1, 2, 4 give 1 + 4 + 16 = 21 cells), one C-channel token per
+    cell.
 
     Tokens are ordered level by level, each level's cells row by row.
     """

@@ -14,7 +14,8 @@ from torch import nn
 
 
 def simam_weights(x: torch.Tensor, lam: float = 1e-4) -> torch.Tensor:
-    """SimAM attention weights ``sigmoid(E_inv)`` of a (B, C, H, W) map; same shape, values in (0.5, 1)."""
+    """SimAM attention weights ``sigmoid(E_inv)`` of a (B, C, H, W) map: same shape, values in
+    (0.5, 1)."""
     n = x.shape[2] * x.shape[3] - 1
     d = (x - x.mean(dim=(2, 3), keepdim=True)).pow(2)
     v = d.sum(dim=(2, 3), keepdim=True) / max(n, 1)
@@ -29,14 +30,16 @@ class SimAM(nn.Module):
         self.lam = lam
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
-        """(B, C, H, W) x 2 -> (y1, y2, maps) with maps (B, 2, H, W): each branch's weights over channels."""
+        """(B, C, H, W) x 2 -> (y1, y2, maps) with maps (B, 2, H, W): each branch's weights
+        averaged over channels."""
         w1, w2 = simam_weights(x1, self.lam), simam_weights(x2, self.lam)
         maps = torch.stack([w1.mean(1), w2.mean(1)], dim=1)
         return x1 * w1, x2 * w2, maps
 
 
 class DifferenceSimAM(nn.Module):
-    """SimAM energy on ``X1 - X2``, one weight map for both branches (the paper's improved SimAM)."""
+    """SimAM energy on ``X1 - X2``, one weight map for both branches (the paper's improved
+    SimAM)."""
 
     def __init__(self, channels: int = 0, *, lam: float = 1e-4) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""The Siamese verifier: DenseNet-36 branches with pairwise attention, SPP, cross-attention, |F1 - F2|."""
+"""The Siamese verifier: DenseNet-36 branches coupled by attention, SPP, cross-attention, and
+a linear head on |F1 - F2|."""
 
 from __future__ import annotations
 
@@ -9,19 +10,10 @@ import torch
 from torch import nn
 
 from workbench.config import ModelConfig
+from workbench.models.attention import create_attn
 from workbench.models.backbone import DenseNetBackbone
-from workbench.models.channel_attention import CBAM, NoAttention, SqueezeExcitation
 from workbench.models.cross_attention import CrossAttention
 from workbench.models.pooling import SpatialPyramidPooling
-from workbench.models.simam import DifferenceSimAM, SimAM
-
-ATTENTION_MODULES = {
-    "none": NoAttention,
-    "se": SqueezeExcitation,
-    "cbam": CBAM,
-    "simam": SimAM,
-    "diff_simam": DifferenceSimAM,
-}
 
 
 @dataclass
@@ -62,13 +54,10 @@ class SiameseVerifier(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = DenseNetBackbone(config)
-        attention = ATTENTION_MODULES[config.attention]
-        if config.attention in ("simam", "diff_simam"):
-            self.attention = nn.ModuleList(
-                attention(c, lam=config.simam_lambda) for c in self.backbone.block_channels
-            )
-        else:
-            self.attention = nn.ModuleList(attention(c) for c in self.backbone.block_channels)
+        self.attention = nn.ModuleList(
+            create_attn(config.attention, c, simam_lambda=config.simam_lambda)
+            for c in self.backbone.block_channels
+        )
         self.spp = SpatialPyramidPooling(config.spp_levels)
         channels = self.backbone.out_channels
         hidden = config.cross_hidden or channels
@@ -78,18 +67,20 @@ class SiameseVerifier(nn.Module):
         self.classifier = nn.Linear(feature_dim, 2)
 
     def forward_features(self, x1: torch.Tensor, x2: torch.Tensor):
-        """(B, 1, H, W) x 2 -> token sequences (B, 21, C) x 2 and the per-block attention maps."""
+        """(B, 1, H, W) x 2 -> token sequences (B, 21, C) x 2 and the per-block attention maps.
+
+        Both branches run as one batch of 2B through the shared backbone; after each dense
+        block the attention module couples the two halves.
+        """
         b = x1.shape[0]
-        x = self.backbone.stem(torch.cat([x1, x2], dim=0))
-        maps = []
-        for i, (block, attention) in enumerate(zip(self.backbone.blocks, self.attention)):
-            x = block(x)
-            y1, y2, block_map = attention(x[:b], x[b:])
+        maps: list[torch.Tensor | None] = []
+
+        def couple(i: int, x: torch.Tensor) -> torch.Tensor:
+            y1, y2, block_map = self.attention[i](x[:b], x[b:])
             maps.append(block_map)
-            x = torch.cat([y1, y2], dim=0)
-            if i < len(self.backbone.transitions):
-                x = self.backbone.transitions[i](x)
-        tokens = self.spp(self.backbone.final(x))
+            return torch.cat([y1, y2], dim=0)
+
+        tokens = self.spp(self.backbone(torch.cat([x1, x2], dim=0), after_block=couple))
         return tokens[:b], tokens[b:], maps
 
     def forward_head(self, t1: torch.Tensor, t2: torch.Tensor):
