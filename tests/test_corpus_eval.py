@@ -41,31 +41,15 @@ def zip_folder(folder: Path, archive: Path, *, prefix: str = "") -> Path:
     return archive
 
 
-def make_tiny_weights(folder: Path) -> Path:
-    """A small untrained 96 x 96 verifier (as in the browser tests); returns the .safetensors path."""
-    import torch
-
-    from workbench.checkpoint import save_model
-    from workbench.config import ModelConfig, PreprocessConfig
-    from workbench.models import build_model
-
-    torch.manual_seed(0)
-    config = ModelConfig(input_height=96, input_width=96)
-    meta = {
-        "name": "tiny",
-        "model": config.to_dict(),
-        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-        "validation": {"threshold": 0.45},
-    }
-    weights, _ = save_model(build_model(config=config).eval(), folder / "tiny", meta)
-    return weights
-
-
 @pytest.fixture(scope="module")
-def workbench(tmp_path_factory):
+def workbench(tiny_verifier, tmp_path_factory):
+    """The session's tiny untrained 96 x 96 verifier with validation threshold 0.45."""
     from workbench.verification.workbench import Workbench
 
-    return Workbench(make_tiny_weights(tmp_path_factory.mktemp("weights")))
+    weights = tiny_verifier.save(
+        tmp_path_factory.mktemp("weights") / "tiny", validation={"threshold": 0.45}
+    )
+    return Workbench(weights)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +102,8 @@ def test_pairs_csv_chooses_the_pairs(workbench, corpus_zip, tmp_path):
     pairs.write_text(
         "reference,questioned,label\n"
         "synthetic/synth_0001/genuine/genuine_01.png,synthetic/synth_0001/genuine/genuine_02.png,1\n"
-        "synth_0002/genuine/genuine_01.png,synth_0002/genuine/genuine_03.png,1\n"  # relative to the top folder
+        # relative to the top folder
+        "synth_0002/genuine/genuine_01.png,synth_0002/genuine/genuine_03.png,1\n"
         "synthetic/synth_0001/genuine/genuine_01.png,synthetic/synth_0001/forged/forged_01.png,0\n"
     )
     result = evaluate_archive(workbench, corpus_zip, pairs, out_dir=tmp_path)
@@ -217,7 +202,7 @@ def test_no_weights_loaded(corpus_zip):
 def test_model_card_summary_and_absent_card(workbench):
     from workbench.ui.model_card_tab import card_markdown, summary_rows
 
-    rows = dict(summary_rows(workbench.meta))
+    rows = dict(summary_rows(workbench.card))
     assert (
         rows["name"] == "tiny"
         and rows["input size (H x W)"] == "96 x 96"

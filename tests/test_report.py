@@ -1,4 +1,5 @@
-"""The examiner's HTML report (workbench/report.py): hashes, scores, embedded images, escaping, determinism."""
+"""The examiner's HTML report (workbench/verification/report.py): hashes, scores, embedded
+images, escaping, determinism."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -16,6 +18,7 @@ from PIL import Image
 
 from tests.conftest import synthetic_signature
 from tests.test_explain import tiny_workbench
+from workbench.checkpoint import Validation, WeightsCard
 from workbench.verification.attribution import QuestionedAttribution
 from workbench.verification.report import (
     build_report,
@@ -55,9 +58,9 @@ def sha256_of(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def workbench(tmp_path_factory):
-    wb = tiny_workbench(tmp_path_factory.mktemp("weights"))
-    wb.meta = {**wb.meta, "validation": VALIDATION, "test": [TEST_ENTRY]}
+def workbench(tiny_verifier, tmp_path_factory):
+    wb = tiny_workbench(tiny_verifier, tmp_path_factory.mktemp("weights"))
+    wb.card = replace(wb.card, validation=Validation.from_dict(VALIDATION), test=(TEST_ENTRY,))
     return wb
 
 
@@ -107,7 +110,7 @@ def test_every_file_hash_and_the_weights_hash_are_in_the_report(page, inputs, wo
     for path in [*references, questioned]:
         assert file_sha256(path) == sha256_of(path)
         assert sha256_of(path) in page
-    assert workbench.meta["weights_sha256"] in page
+    assert workbench.card.weights_sha256 in page
     assert "format version" in page and "tiny" in page
 
 
@@ -168,7 +171,7 @@ def test_same_inputs_give_byte_identical_reports(workbench, inputs, results, tmp
 
 def test_report_without_explanation_and_without_validation_rates(workbench, inputs):
     bare = copy.copy(workbench)
-    bare.meta = {k: v for k, v in workbench.meta.items() if k not in ("validation", "test")}
+    bare.card = replace(workbench.card, validation=None, test=None)
     verdict = bare.verify(*inputs)
     assert verdict.threshold == 0.5
     page = build_report(bare, *inputs, verdict, generated_at=WHEN)
@@ -184,16 +187,17 @@ def test_examiner_threshold_is_labelled_as_such(workbench, inputs):
 
 
 def test_threshold_provenance_handles_missing_keys():
-    assert threshold_provenance({}, 0.5) == (
+    assert threshold_provenance(WeightsCard(), 0.5) == (
         "0.5, the argmax of the two logits (the weights store no validation threshold)",
         [],
     )
     source, rates = threshold_provenance(
-        {"validation": {"threshold": 0.4, "far": 0.1, "frr": 0.2}}, 0.4
+        WeightsCard.from_dict({"validation": {"threshold": 0.4, "far": 0.1, "frr": 0.2}}), 0.4
     )
     assert "validation threshold" in source
     assert rates == ["Validation writers: FAR 10.00%, FRR 20.00% at the validation threshold."]
-    assert threshold_provenance({"validation": {"far": 0.1}, "test": [{"eer": 0.2}]}, 0.5)[1] == []
+    card = WeightsCard.from_dict({"validation": {"far": 0.1}, "test": [{"eer": 0.2}]})
+    assert threshold_provenance(card, 0.5)[1] == []
 
 
 def test_a_validation_curve_gives_rates_at_the_threshold_used():
@@ -205,12 +209,12 @@ def test_a_validation_curve_gives_rates_at_the_threshold_used():
         "n_forged": 4,
     }
     source, rates = threshold_provenance(
-        {"validation": {"threshold": 0.3, "eer": 0.2, "curve": curve}}, 0.6
+        WeightsCard(validation=Validation(threshold=0.3, eer=0.2, curve=curve)), 0.6
     )
     assert "set by the examiner" in source
     assert rates[0] == (
-        "Validation writers at threshold 0.500 (nearest tabulated): FAR 25.00% (forgeries accepted, "
-        "of 4 pairs), FRR 12.50% (genuine rejected, of 8 pairs)."
+        "Validation writers at threshold 0.500 (nearest tabulated): FAR 25.00% "
+        "(forgeries accepted, of 4 pairs), FRR 12.50% (genuine rejected, of 8 pairs)."
     )
     assert (
         len(rates) == 1

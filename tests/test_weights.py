@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import real_data
+from workbench.checkpoint import WeightsCard, read_card
 from workbench.cli import evaluate
 from workbench.verification.workbench import Workbench
 
@@ -18,14 +19,14 @@ pytestmark = pytest.mark.skipif(not WEIGHTS.exists(), reason="no shipped weights
 
 
 @pytest.fixture(scope="module")
-def meta() -> dict:
-    return json.loads(WEIGHTS.with_suffix(".json").read_text())
+def card() -> WeightsCard:
+    return read_card(WEIGHTS)
 
 
-def test_shipped_weights_give_the_recorded_example_scores(meta):
+def test_shipped_weights_give_the_recorded_example_scores(card):
     bench = Workbench(WEIGHTS)
-    assert meta["examples"], "the model card records example scores"
-    for pair in meta["examples"]:
+    assert card.examples, "the model card records example scores"
+    for pair in card.examples:
         verdict = bench.verify(
             [ROOT / "examples" / pair["reference"]], ROOT / "examples" / pair["questioned"]
         )
@@ -37,11 +38,7 @@ def test_shipped_weights_decide_every_app_example_right():
 
     rows = load_rows(ROOT / "examples")
     recorded = json.loads((ROOT / "examples" / "examples.json").read_text())
-    assert (
-        rows
-        and recorded["weights_sha256"]
-        == json.loads(WEIGHTS.with_suffix(".json").read_text())["weights_sha256"]
-    )
+    assert rows and recorded["weights_sha256"] == read_card(WEIGHTS).weights_sha256
     bench = Workbench(WEIGHTS)
     for row in rows:
         verdict = bench.verify(row["references"], row["questioned"])
@@ -50,8 +47,8 @@ def test_shipped_weights_decide_every_app_example_right():
 
 
 @pytest.mark.real_data
-def test_bhsig_b_test_accuracy_matches_the_model_card(meta, tmp_path, capsys):
-    recorded = [t for t in meta.get("test", []) if "Bengali" in t["data"][0]["path"]]
+def test_bhsig_b_test_accuracy_matches_the_model_card(card, tmp_path, capsys):
+    recorded = [t for t in card.test or () if "Bengali" in t["data"][0]["path"]]
     if not recorded:
         pytest.skip("the model card has no BHSig-B test evaluation")
     data = real_data("BHSig260-Bengali")

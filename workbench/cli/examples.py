@@ -20,7 +20,10 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.data.synthetic import sample_writer
+from workbench.verification.examples import load_rows
 from workbench.verification.workbench import Workbench
+
+__all__ = ["ROWS", "load_rows", "main"]  # load_rows: re-exported, it reads what main writes
 
 ROWS = (  # (writer slot, references, questioned, expected verdict)
     (1, ("genuine_1", "genuine_2"), "genuine_3", True),
@@ -28,22 +31,6 @@ ROWS = (  # (writer slot, references, questioned, expected verdict)
     (2, ("genuine_1", "genuine_2"), "genuine_3", True),
     (2, ("genuine_1",), "forgery_1", False),
 )
-
-
-def load_rows(folder: str | Path) -> list[dict]:
-    """The example rows of ``folder/examples.json`` with absolute paths (empty if absent)."""
-    path = Path(folder) / "examples.json"
-    if not path.exists():
-        return []
-    rows = json.loads(path.read_text())["rows"]
-    return [
-        {
-            **row,
-            "references": [str(Path(folder) / r) for r in row["references"]],
-            "questioned": str(Path(folder) / row["questioned"]),
-        }
-        for row in rows
-    ]
 
 
 def _decides_writer(
@@ -107,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "writers": [w for w, _, _ in chosen],
         "examined": examined,
-        "weights_sha256": bench.meta.get("weights_sha256"),
+        "weights_sha256": bench.card.weights_sha256,
         "threshold": bench.threshold,
         "rows": rows,
     }

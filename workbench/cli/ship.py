@@ -1,4 +1,5 @@
-"""Ship a trained model: ``python -m workbench.cli.ship --model runs/NAME/NAME.safetensors [--eval DIR ...]``.
+"""Ship a trained model:
+``python -m workbench.cli.ship --model runs/NAME/NAME.safetensors [--eval DIR ...]``.
 
 Copies the weights and their JSON into ``weights/`` and adds to the JSON what the regression
 test checks: the scores of fixed pairs of the synthetic ``examples/`` (same writer and skilled
@@ -14,9 +15,10 @@ import csv
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from workbench.checkpoint import file_sha256, load_meta
+from workbench.checkpoint import Validation, file_sha256, read_card, write_card
 from workbench.config import EXAMPLES_DIR, PROJECT_ROOT
 from workbench.verification.workbench import Workbench
 
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         "--earlier-stage",
         action="append",
         default=[],
-        help="JSON of a run this one started from (--init-from): its training budget is recorded too",
+        help="JSON of a run this one started from (--init-from): "
+        "its training budget is recorded too",
     )
     parser.add_argument("--dest", default=str(ROOT / "weights"))
     args = parser.parse_args(argv)
@@ -95,32 +98,29 @@ def main(argv: list[str] | None = None) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / f"{args.name}.safetensors"
     shutil.copyfile(source, weights)
-    meta = load_meta(source)
-    meta["name"] = args.name
-    meta["weights_sha256"] = file_sha256(weights)
+    card = replace(read_card(source), name=args.name, weights_sha256=file_sha256(weights))
     stages = [
-        load_meta(Path(stage).with_suffix(".json")).get("training", {})
-        for stage in args.earlier_stage
+        read_card(Path(stage).with_suffix(".json")).training or {} for stage in args.earlier_stage
     ]
     if stages:
-        meta["training"]["earlier_stages"] = stages
-        every = stages + [meta["training"]]
-        meta["training"]["total_pairs_seen"] = sum(t.get("pairs_seen", 0) for t in every)
-        meta["training"]["total_wall_seconds"] = round(
-            sum(t.get("wall_seconds", 0) for t in every), 1
-        )
+        training = {**(card.training or {}), "earlier_stages": stages}
+        every = stages + [training]
+        training["total_pairs_seen"] = sum(t.get("pairs_seen", 0) for t in every)
+        training["total_wall_seconds"] = round(sum(t.get("wall_seconds", 0) for t in every), 1)
+        card = replace(card, training=training)
     evaluations = []
     for folder in args.eval:
         metrics = json.loads((Path(folder) / "metrics.json").read_text())
         evaluations.append({k: v for k, v in metrics.items() if k != "weights"})
     if evaluations:
-        meta["test"] = evaluations
+        card = replace(card, test=tuple(evaluations))
     if args.val_eval:
-        meta.setdefault("validation", {})["curve"] = validation_curve(args.val_eval)
-    (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
-    meta["examples"] = example_scores(weights)
-    (dest / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(json.dumps({"weights": str(weights), "examples": meta["examples"]}))
+        curve = validation_curve(args.val_eval)
+        card = replace(card, validation=replace(card.validation or Validation(), curve=curve))
+    write_card(dest / args.name, card)
+    card = replace(card, examples=tuple(example_scores(weights)))
+    write_card(dest / args.name, card)
+    print(json.dumps({"weights": str(weights), "examples": list(card.examples)}))
     return 0
 
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from workbench.data.image_bank import ImageBank
-from workbench.identification.classifier import classify, load_classifier
+from workbench.identification.classifier import classes_and_split, classify, load_classifier
 from workbench.identification.gallery import Gallery, Scorer
 
 
@@ -43,8 +43,8 @@ def _flat(groups: dict[str, list[str]]) -> list[tuple[str, str]]:
 
 
 def measure_classifier(weights, design: dict) -> dict:
-    model, meta, pre = load_classifier(weights)
-    classes = meta["classes"]
+    model, card, pre = load_classifier(weights)
+    classes, _ = classes_and_split(card)
     known, unknown = (
         _flat(design["known_queries"]),
         _flat(design["new_queries"]) + _flat(design["never_queries"]),
@@ -68,7 +68,7 @@ def measure_classifier(weights, design: dict) -> dict:
         "unknown_mean_confidence": float(unknown_probs.max(1).mean()) if len(unknown) else None,
         "unknown_queries": len(unknown),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "training_seconds": meta["training"].get("wall_seconds"),
+        "training_seconds": card.training_seconds,
         "ms_per_identification": ms,
     }
 
@@ -76,7 +76,8 @@ def measure_classifier(weights, design: dict) -> dict:
 def measure_verification(
     scorer: Scorer, pre, design: dict, *, threshold: float, parameters: int, training_seconds
 ) -> dict:
-    """Enroll known and new writers, rank every query, count rejections of never-enrolled writers."""
+    """Enroll known and new writers, rank every query, count rejections of never-enrolled
+    writers."""
     groups = ("known_refs", "new_refs", "known_queries", "new_queries", "never_queries")
     bank = ImageBank([p for g in groups for _, p in _flat(design[g])], config=pre, progress=False)
     gallery = Gallery()
@@ -118,7 +119,8 @@ def _pct(v) -> str:
 
 
 def slides_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, k: int) -> str:
-    """The slides' comparison table (goal, scalability, use case, complexity) with measured numbers."""
+    """The slides' comparison table (goal, scalability, use case, complexity) with measured
+    numbers."""
     n_new, n_never = len(design["new_refs"]), len(design["never_queries"])
     header = (
         "| Feature | Identification (classifier) | "
@@ -128,9 +130,11 @@ def slides_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, 
     rows = [header, "|" + "---|" * (2 + len(verifiers))]
     c = classifier
     rows.append(
-        f"| Goal | Classify among {c['known_writers']} known writers: top-1 {_pct(c['top1'])}, top-5 {_pct(c['top5'])} | "
+        f"| Goal | Classify among {c['known_writers']} known writers: "
+        f"top-1 {_pct(c['top1'])}, top-5 {_pct(c['top5'])} | "
         + " | ".join(
-            f"Match pairs; ranking enrolled writers: top-1 {_pct(v.get('known_top1'))}, top-5 {_pct(v.get('known_top5'))}"
+            "Match pairs; ranking enrolled writers: "
+            f"top-1 {_pct(v.get('known_top1'))}, top-5 {_pct(v.get('known_top5'))}"
             for v in verifiers.values()
         )
         + " |"
@@ -138,23 +142,29 @@ def slides_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, 
     rows.append(
         f"| Scalability | Poor: {n_new} new writers cannot be named without retraining (0%) | "
         + " | ".join(
-            f"Excellent: {n_new} new writers enrolled with {k} references, no retraining: top-1 {_pct(v.get('new_top1'))}"
+            f"Excellent: {n_new} new writers enrolled with {k} references, no retraining: "
+            f"top-1 {_pct(v.get('new_top1'))}"
             for v in verifiers.values()
         )
         + " |"
     )
     rows.append(
-        f"| Use case | Closed set: signatures of {n_new + n_never} unknown writers get a known name, mean confidence {_pct(c['unknown_mean_confidence'])} | "
+        f"| Use case | Closed set: signatures of {n_new + n_never} unknown writers get a known "
+        f"name, mean confidence {_pct(c['unknown_mean_confidence'])} | "
         + " | ".join(
-            f"Open set: rejects {_pct(v.get('never_rejected'))} of {n_never} never-enrolled writers' signatures at threshold {v['threshold']:.3f} (falsely rejects {_pct(v.get('known_rejected'))} of known)"
+            f"Open set: rejects {_pct(v.get('never_rejected'))} of {n_never} never-enrolled "
+            f"writers' signatures at threshold {v['threshold']:.3f} "
+            f"(falsely rejects {_pct(v.get('known_rejected'))} of known)"
             for v in verifiers.values()
         )
         + " |"
     )
     rows.append(
-        f"| Complexity | {c['parameters']:,} parameters, trained in {c['training_seconds']} s, {c['ms_per_identification']:.1f} ms per identification | "
+        f"| Complexity | {c['parameters']:,} parameters, trained in {c['training_seconds']} s, "
+        f"{c['ms_per_identification']:.1f} ms per identification | "
         + " | ".join(
-            f"{v['parameters']:,} parameters, trained in {v['training_seconds']} s, {v['ms_per_identification']:.0f} ms per identification over {v['enrolled']} writers"
+            f"{v['parameters']:,} parameters, trained in {v['training_seconds']} s, "
+            f"{v['ms_per_identification']:.0f} ms per identification over {v['enrolled']} writers"
             for v in verifiers.values()
         )
         + " |"

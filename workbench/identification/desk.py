@@ -1,10 +1,10 @@
 """The classroom identification desk: a writer CLASSIFIER and a Siamese VERIFIER side by side.
 
-The classifier (``workbench.identification.classifier``) answers "which of my training writers wrote this?": a
-closed set, so a new writer needs retraining and a stranger still gets one of its names. The
-verifier ranks the writers enrolled in a ``Gallery`` (a few reference signatures each, no
-weights change) and can answer "no enrolled writer matches" when the best mean score is under
-its threshold: the open-set rejection the classifier cannot make.
+The classifier (``workbench.identification.classifier``) answers "which of my training writers
+wrote this?": a closed set, so a new writer needs retraining and a stranger still gets one of
+its names. The verifier ranks the writers enrolled in a ``Gallery`` (a few reference signatures
+each, no weights change) and can answer "no enrolled writer matches" when the best mean score is
+under its threshold: the open-set rejection the classifier cannot make.
 
 The desk starts with a few synthetic writers from the project's generator (fixed seed, nothing
 downloaded). No Gradio here: the Identify tab (``workbench.ui.identify_tab``) calls this module.
@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from workbench.errors import SignatureInputError
 from workbench.identification.gallery import Gallery, Match, verifier_scorer
 from workbench.preprocess import ImageSource, array_to_gray
 from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
+
+if TYPE_CHECKING:
+    from workbench.checkpoint import WeightsCard
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +77,13 @@ class Identification:
     def decision(self) -> str:
         """The verifier's answer in words: a writer's name or ``no enrolled writer matches``."""
         if self.accepted:
-            return f"{self.best.writer} (mean score {self.best.score:.4f} >= threshold {self.threshold:.4f})"
+            return (
+                f"{self.best.writer} (mean score {self.best.score:.4f} "
+                f">= threshold {self.threshold:.4f})"
+            )
         return (
-            f"no enrolled writer matches (best: {self.best.writer}, mean score {self.best.score:.4f} "
-            f"< threshold {self.threshold:.4f})"
+            f"no enrolled writer matches (best: {self.best.writer}, "
+            f"mean score {self.best.score:.4f} < threshold {self.threshold:.4f})"
         )
 
 
@@ -134,7 +141,7 @@ class IdentificationDesk:
         self.workbench = workbench
         self.classifier = None
         self.classes: list[str] = []
-        self.classifier_meta: dict = {}
+        self.classifier_card: WeightsCard | None = None
         self.classifier_workbench: Workbench | None = None
         self.classifier_note = self._load_classifier(classifier_weights)
         self.gallery = Gallery()
@@ -146,30 +153,35 @@ class IdentificationDesk:
         path = Path(weights)
         if not path.exists():
             return (
-                f"No writer classifier weights at {path}: train one with `python -m workbench.cli.identify "
-                f"train --data CORPUS --out weights` (the lead engineer ships it). Only the "
-                f"verification ranking is available."
+                f"No writer classifier weights at {path}: train one with "
+                "`python -m workbench.cli.identify train --data CORPUS --out weights` "
+                "(the lead engineer ships it). Only the verification ranking is available."
             )
         from workbench.identification.classifier import load_classifier
 
         try:
-            self.classifier, self.classifier_meta, pre = load_classifier(path)
+            self.classifier, self.classifier_card, pre = load_classifier(path)
         except (ValueError, KeyError) as error:
             log.warning("writer classifier not loaded: %s", error)
-            return f"The writer classifier at {path} could not be loaded ({error}). Only the verification ranking is available."
-        self.classes = [str(c) for c in self.classifier_meta.get("classes", [])]
+            return (
+                f"The writer classifier at {path} could not be loaded ({error}). "
+                "Only the verification ranking is available."
+            )
+        self.classes = [str(c) for c in self.classifier_card.classes or ()]
         if len(self.classes) != self.classifier.config.n_writers:
             self.classes = [f"class {i + 1}" for i in range(self.classifier.config.n_writers)]
         self.classifier_workbench = Workbench(None, preprocess_config=pre)
         return (
-            f"The classifier can only answer one of the {len(self.classes)} writers it was trained on: "
-            f"a writer it never saw still gets one of their names, and a new writer needs retraining."
+            f"The classifier can only answer one of the {len(self.classes)} writers it was "
+            "trained on: a writer it never saw still gets one of their names, and a new writer "
+            "needs retraining."
         )
 
     def _enroll_synthetic(self, writers: int, references: int, seed: int) -> None:
         if writers < 0 or (writers and references < 1):
             raise ValueError(
-                f"synthetic_writers must be >= 0 and references >= 1 (got {writers} and {references})."
+                "synthetic_writers must be >= 0 and references >= 1 "
+                f"(got {writers} and {references})."
             )
         from workbench.data.synthetic import sample_writer
 
@@ -268,7 +280,8 @@ class IdentificationDesk:
         name = (name or "").strip()
         if name not in target.writers:
             raise SignatureInputError(
-                f"No enrolled writer is called {name!r}; enrolled: {', '.join(target.writers) or 'none'}."
+                f"No enrolled writer is called {name!r}; "
+                f"enrolled: {', '.join(target.writers) or 'none'}."
             )
         target.remove(name)
 
@@ -291,7 +304,8 @@ class IdentificationDesk:
         gallery: Gallery | None = None,
         threshold: float | None = None,
     ) -> Identification:
-        """Rank the enrolled writers with the verifier and, if present, the classifier's top ``top``.
+        """Rank the enrolled writers with the verifier and, if present, the classifier's top
+        ``top``.
 
         Raises:
             SignatureInputError: the input is not a usable signature.
@@ -299,7 +313,8 @@ class IdentificationDesk:
         """
         if self.workbench.model is None:
             raise ValueError(
-                "No verifier weights are loaded: identification through verification is unavailable."
+                "No verifier weights are loaded: identification through verification is "
+                "unavailable."
             )
         target = self._target(gallery)
         if not len(target):
@@ -309,7 +324,8 @@ class IdentificationDesk:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         normalized = self.workbench.normalize(source)
         matches = target.rank(normalized.image, verifier_scorer(self.workbench.model))
-        return Identification(  # the classifier re-normalizes the decoded grey image with its own settings
+        # The classifier re-normalizes the decoded grey image with its own settings.
+        return Identification(
             guesses=self.classify(normalized.original, top=top),
             classifier_note=self.classifier_note,
             matches=tuple(matches),

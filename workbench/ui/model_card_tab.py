@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
 
+from workbench.checkpoint import WeightsCard, read_card
+from workbench.config import FALLBACK_THRESHOLD
 from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
 
 CARD_NAME = "MODEL_CARD.md"
 
 
 def weights_folder(workbench: Workbench) -> Path:
-    """The folder of the loaded weights when the Workbench records it, else the shipped ``weights/``."""
+    """The folder of the loaded weights when the Workbench records it, else the shipped
+    ``weights/``."""
     for attribute in ("weights_path", "weights"):
         value = getattr(workbench, attribute, None)
         if isinstance(value, (str, Path)) and str(value):
@@ -22,12 +24,13 @@ def weights_folder(workbench: Workbench) -> Path:
 
 
 def _card_sha(folder: Path) -> set[str]:
-    """Weights hashes recorded by the JSON files in ``folder`` (the weights a card there describes)."""
+    """Weights hashes recorded by the weights' JSON files in ``folder`` (the weights a card
+    there describes)."""
     found = set()
     for path in folder.glob("*.json"):
         try:
-            sha = json.loads(path.read_text(encoding="utf-8")).get("weights_sha256")
-        except (OSError, ValueError, AttributeError):
+            sha = read_card(path).weights_sha256
+        except (OSError, ValueError):
             continue
         if sha:
             found.add(sha)
@@ -35,7 +38,8 @@ def _card_sha(folder: Path) -> set[str]:
 
 
 def card_markdown(workbench: Workbench) -> str:
-    """The card's Markdown, with a note when it describes other weights; a short text when absent."""
+    """The card's Markdown, with a note when it describes other weights; a short text when
+    absent."""
     if workbench.model is None:
         return "**No verifier weights are loaded**, so there is no model card to show."
     folder = weights_folder(workbench)
@@ -43,31 +47,30 @@ def card_markdown(workbench: Workbench) -> str:
     if not card.is_file():
         return f"**No model card found** (`{CARD_NAME}` beside the weights in `{folder.name}/`)."
     text = card.read_text(encoding="utf-8")
-    sha = workbench.meta.get("weights_sha256")
+    sha = workbench.card.weights_sha256
     recorded = _card_sha(folder)
     if sha and recorded and sha not in recorded:
         text = (
-            f"> **Note:** the loaded weights (SHA-256 `{sha[:12]}...`) are not the weights this card "
-            f"describes (`{folder.name}/`); its figures do not apply to them.\n\n" + text
+            f"> **Note:** the loaded weights (SHA-256 `{sha[:12]}...`) are not the weights "
+            f"this card describes (`{folder.name}/`); its figures do not apply to them.\n\n" + text
         )
     return text
 
 
-def summary_rows(meta: dict) -> list[list[str]]:
-    """``[property, value]`` rows describing a checkpoint's JSON (``workbench.meta``)."""
-    model = meta.get("model", {})
-    validation = meta.get("validation", {})
+def summary_rows(card: WeightsCard) -> list[list[str]]:
+    """``[property, value]`` rows describing a checkpoint's card (``workbench.card``)."""
+    model = card.model
     height, width = model.get("input_height"), model.get("input_width")
     size = f"{height} x {width}" if height and width else "-"
     growth, stem = model.get("growth_rate"), model.get("stem_channels")
     width_text = str(model.get("width", "-")) + (
         f" (growth {growth}, stem {stem})" if growth and stem else ""
     )
-    threshold = validation.get("threshold")
-    eer = validation.get("eer")
+    threshold = card.stored_threshold
+    eer = card.validation.eer if card.validation is not None else None
     return [
-        ["name", str(meta.get("name", "-"))],
-        ["architecture", str(meta.get("architecture", "siamese_densenet36"))],
+        ["name", "-" if card.name is None else card.name],
+        ["architecture", card.architecture],
         ["width", width_text],
         ["attention", str(model.get("attention", "-"))],
         [
@@ -77,10 +80,10 @@ def summary_rows(meta: dict) -> list[list[str]]:
         ["input size (H x W)", size],
         [
             "validation threshold",
-            f"{threshold:.4f}" if isinstance(threshold, (int, float)) else "- (0.5, the argmax)",
+            f"- ({FALLBACK_THRESHOLD}, the argmax)" if threshold is None else f"{threshold:.4f}",
         ],
-        ["validation EER", f"{100 * eer:.2f}%" if isinstance(eer, (int, float)) else "-"],
-        ["weights SHA-256", str(meta.get("weights_sha256", "-"))],
+        ["validation EER", "-" if eer is None else f"{100 * eer:.2f}%"],
+        ["weights SHA-256", "-" if card.weights_sha256 is None else card.weights_sha256],
     ]
 
 
@@ -89,7 +92,7 @@ def create_tab(workbench: Workbench) -> None:
     with gr.Tab("Model card"):
         if workbench.model is not None:
             gr.Dataframe(
-                value=summary_rows(workbench.meta),
+                value=summary_rows(workbench.card),
                 headers=["property", "value"],
                 label="Loaded model",
                 interactive=False,

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from workbench import metrics
-from workbench.config import PreprocessConfig
+from workbench.config import FALLBACK_THRESHOLD, PreprocessConfig
 from workbench.data.archive import safe_extract, single_top_folder
 from workbench.data.dedupe import dedupe
 from workbench.data.image_bank import ImageBank
@@ -81,9 +81,9 @@ class EvaluationMetrics:
             ["genuine pairs (label 1)", str(self.n_genuine)],
             ["forgery pairs (label 0)", str(self.n_forged)],
             ["writers", str(self.writers)],
-            ["FAR at 0.5", pct(self.far)],
-            ["FRR at 0.5", pct(self.frr)],
-            ["accuracy at 0.5", pct(self.acc)],
+            [f"FAR at {FALLBACK_THRESHOLD}", pct(self.far)],
+            [f"FRR at {FALLBACK_THRESHOLD}", pct(self.frr)],
+            [f"accuracy at {FALLBACK_THRESHOLD}", pct(self.acc)],
             [f"FAR at validation threshold {cut}", pct(self.val_far)],
             [f"FRR at validation threshold {cut}", pct(self.val_frr)],
             [f"accuracy at validation threshold {cut}", pct(self.val_acc)],
@@ -197,7 +197,8 @@ def evaluate_archive(
     """
     if workbench.model is None:
         raise ValueError(
-            "No verifier weights are loaded; start the app with weights (SIGNATURE_WEIGHTS) to evaluate."
+            "No verifier weights are loaded; start the app with weights (SIGNATURE_WEIGHTS) "
+            "to evaluate."
         )
     report = progress or _quiet
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="signature-eval-"))
@@ -218,7 +219,8 @@ def evaluate_archive(
             source = f"layout {layout}"
         if len(pairs) > max_pairs:
             raise SignatureInputError(
-                f"The corpus gives {len(pairs)} pairs, more than the {max_pairs} the app scores at once; "
+                f"The corpus gives {len(pairs)} pairs, more than the {max_pairs} the app scores "
+                "at once; "
                 "upload fewer writers or use `python -m workbench.cli.evaluate`."
             )
         bank = _preprocess(
@@ -237,8 +239,9 @@ def evaluate_archive(
     n_genuine, n_forged = int(labels.sum()), int((labels == 0).sum())
     if n_genuine == 0 or n_forged == 0:
         raise SignatureInputError(
-            f"Need both genuine and forgery pairs to measure errors; found {n_genuine} genuine and {n_forged} "
-            f"forgery pair(s) ({len(bank.failed)} image(s) left out). A corpus without forgeries needs a pairs CSV."
+            "Need both genuine and forgery pairs to measure errors; "
+            f"found {n_genuine} genuine and {n_forged} forgery pair(s) "
+            f"({len(bank.failed)} image(s) left out). A corpus without forgeries needs a pairs CSV."
         )
     scores = np.empty(len(pairs), dtype=np.float64)
     chunk = max(batch_size, 1) * 4
@@ -259,10 +262,10 @@ def evaluate_archive(
         left_out=len(bank.failed),
         duplicates=duplicates,
     )
-    title = workbench.meta.get("name", "")
-    cuts = (
-        {"0.5": 0.5} if result.val_threshold == 0.5 else {"0.5": 0.5, "val": result.val_threshold}
-    )
+    title = workbench.card.name or ""
+    cuts = {f"{FALLBACK_THRESHOLD}": FALLBACK_THRESHOLD}
+    if result.val_threshold != FALLBACK_THRESHOLD:
+        cuts["val"] = result.val_threshold
     figures = [
         roc_figure(labels, scores, title=title),
         det_figure(labels, scores, title=title),
@@ -289,7 +292,7 @@ def _measure(
     left_out: int,
     duplicates: int,
 ) -> EvaluationMetrics:
-    at_half = metrics.far_frr(labels, scores, 0.5)
+    at_half = metrics.far_frr(labels, scores, FALLBACK_THRESHOLD)
     at_val = metrics.far_frr(labels, scores, val_threshold)
     rate, cut = metrics.eer(labels, scores)
     return EvaluationMetrics(

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from workbench.checkpoint import Validation, WeightsCard
+from workbench.config import FALLBACK_THRESHOLD
 from workbench.data.dedupe import file_sha256
 from workbench.verification.attribution import overlay_attribution
 from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
@@ -32,20 +34,28 @@ __all__ = [
     "write_report",
 ]
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;color:#111;margin:2em auto;max-width:60em;line-height:1.4}
-h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px solid #999;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
-code,.hash{font-family:ui-monospace,Consolas,monospace;font-size:.85em;word-break:break-all}
-.verdict{padding:.6em 1em;border:2px solid;font-size:1.2em;font-weight:bold}
-.genuine{color:#1a7f37;border-color:#1a7f37}.rejected{color:#b42318;border-color:#b42318}
-figure{display:inline-block;margin:.4em;vertical-align:top;text-align:center}
-figure img{min-width:12em;max-width:22em;max-height:18em;border:1px solid #ccc}
-figure.wide img{max-width:100%;max-height:none}figcaption{font-size:.8em}
-.note{background:#f4f4f4;padding:.5em 1em;border-left:4px solid #888}.meta{color:#555;font-size:.9em}
-@media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}
-figure,table,.verdict{break-inside:avoid}.verdict,.note{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
-"""
+_CSS = (
+    "\n"
+    'body{font-family:system-ui,-apple-system,"Segoe UI",Arial,sans-serif;color:#111;'
+    "margin:2em auto;max-width:60em;line-height:1.4}\n"
+    "h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;"
+    "border-bottom:1px solid #999;margin-top:1.6em}\n"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
+    "padding:.25em .5em;text-align:left;vertical-align:top}\n"
+    "code,.hash{font-family:ui-monospace,Consolas,monospace;font-size:.85em;"
+    "word-break:break-all}\n"
+    ".verdict{padding:.6em 1em;border:2px solid;font-size:1.2em;font-weight:bold}\n"
+    ".genuine{color:#1a7f37;border-color:#1a7f37}.rejected{color:#b42318;"
+    "border-color:#b42318}\n"
+    "figure{display:inline-block;margin:.4em;vertical-align:top;text-align:center}\n"
+    "figure img{min-width:12em;max-width:22em;max-height:18em;border:1px solid #ccc}\n"
+    "figure.wide img{max-width:100%;max-height:none}figcaption{font-size:.8em}\n"
+    ".note{background:#f4f4f4;padding:.5em 1em;border-left:4px solid #888}"
+    ".meta{color:#555;font-size:.9em}\n"
+    "@media print{body{margin:0;max-width:none;font-size:10pt}h2{break-after:avoid}\n"
+    "figure,table,.verdict{break-inside:avoid}"
+    ".verdict,.note{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n"
+)
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -53,7 +63,8 @@ def png_data_uri(image: np.ndarray) -> str:
     array = np.ascontiguousarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
         raise ValueError(
-            f"Only uint8 (H, W) or (H, W, 3) images can be embedded, not {array.dtype} {array.shape}."
+            "Only uint8 (H, W) or (H, W, 3) images can be embedded, "
+            f"not {array.dtype} {array.shape}."
         )
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -78,30 +89,36 @@ def _pct(value) -> str:
     return f"{100 * float(value):.2f}%"
 
 
-def threshold_provenance(meta: dict, threshold: float) -> tuple[str, list[str]]:
-    """Where ``threshold`` comes from and the error rates the weights' JSON records for it.
+def threshold_provenance(card: WeightsCard, threshold: float) -> tuple[str, list[str]]:
+    """Where ``threshold`` comes from and the error rates the weights' card records for it.
 
     Uses, when present: ``validation.curve`` (FAR/FRR tabulated over thresholds: read at the
     nearest tabulated threshold), ``validation.far``/``frr`` or ``validation.eer`` (at the stored
-    threshold) and each ``test`` entry's ``val_threshold_far``/``frr``. Every key may be absent.
+    threshold) and each ``test`` entry's ``val_threshold_far``/``frr``. Every one may be absent.
 
     Returns:
         (source, rates): a sentence and zero or more sentences, plain text (escape before use).
     """
-    validation = meta.get("validation") or {}
-    stored = validation.get("threshold")
-    at_stored = stored is not None and abs(float(stored) - threshold) < 1e-9
+    validation = card.validation or Validation()
+    stored = card.stored_threshold
+    at_stored = stored is not None and abs(stored - threshold) < 1e-9
     if at_stored:
-        epoch = f", epoch {validation['epoch']}" if "epoch" in validation else ""
-        source = f"the validation threshold stored with the weights (equal-error-rate point on validation writers{epoch})"
-    elif stored is None and abs(threshold - 0.5) < 1e-9:
-        source = "0.5, the argmax of the two logits (the weights store no validation threshold)"
+        epoch = f", epoch {validation.epoch}" if validation.epoch is not None else ""
+        source = (
+            "the validation threshold stored with the weights "
+            f"(equal-error-rate point on validation writers{epoch})"
+        )
+    elif stored is None and abs(threshold - FALLBACK_THRESHOLD) < 1e-9:
+        source = (
+            f"{FALLBACK_THRESHOLD}, the argmax of the two logits "
+            "(the weights store no validation threshold)"
+        )
     elif stored is None:
         source = "set by the examiner (the weights store no validation threshold)"
     else:
-        source = f"set by the examiner (the weights' validation threshold is {float(stored):.4f})"
+        source = f"set by the examiner (the weights' validation threshold is {stored:.4f})"
     rates, elsewhere = [], []
-    curve = validation_rates(meta, threshold)
+    curve = validation_rates(card, threshold)
     if curve is not None:
         count = lambda n: "?" if n is None else n  # noqa: E731
         rates.append(
@@ -109,15 +126,18 @@ def threshold_provenance(meta: dict, threshold: float) -> tuple[str, list[str]]:
             f"FAR {_pct(curve['far'])} (forgeries accepted, of {count(curve['n_forged'])} pairs), "
             f"FRR {_pct(curve['frr'])} (genuine rejected, of {count(curve['n_genuine'])} pairs)."
         )
-    elif "far" in validation and "frr" in validation and stored is not None:
+    elif validation.far is not None and validation.frr is not None and stored is not None:
         elsewhere.append(
-            f"Validation writers: FAR {_pct(validation['far'])}, FRR {_pct(validation['frr'])} at the validation threshold."
+            f"Validation writers: FAR {_pct(validation.far)}, FRR {_pct(validation.frr)} "
+            "at the validation threshold."
         )
-    elif "eer" in validation and stored is not None:
+    elif validation.eer is not None and stored is not None:
+        eer = _pct(validation.eer)
         elsewhere.append(
-            f"Validation writers: equal error rate {_pct(validation['eer'])}, i.e. FAR = FRR = {_pct(validation['eer'])} at the validation threshold."
+            f"Validation writers: equal error rate {eer}, i.e. FAR = FRR = {eer} "
+            "at the validation threshold."
         )
-    for entry in meta.get("test") or []:
+    for entry in card.test or ():
         if "val_threshold_far" in entry and "val_threshold_frr" in entry:
             protocols = (
                 ", ".join(
@@ -127,19 +147,22 @@ def threshold_provenance(meta: dict, threshold: float) -> tuple[str, list[str]]:
             )
             extra = f"; EER {_pct(entry['eer'])}" if "eer" in entry else ""
             elsewhere.append(
-                f"Test writers ({protocols}, {entry.get('n_pairs', '?')} pairs): FAR {_pct(entry['val_threshold_far'])}, "
+                f"Test writers ({protocols}, {entry.get('n_pairs', '?')} pairs): "
+                f"FAR {_pct(entry['val_threshold_far'])}, "
                 f"FRR {_pct(entry['val_threshold_frr'])} at the validation threshold{extra}."
             )
     if elsewhere and not at_stored:
         elsewhere.append(
-            f"Rates at the validation threshold ({float(stored):.4f}) do not apply to the {threshold:.4f} used here."
+            f"Rates at the validation threshold ({stored:.4f}) do not apply to the "
+            f"{threshold:.4f} used here."
         )
     return source, rates + elsewhere
 
 
 def _figure(uri: str, caption: str, *, wide: bool = False) -> str:
     css = ' class="wide"' if wide else ""
-    return f'<figure{css}><img src="{uri}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    text = html.escape(caption)
+    return f'<figure{css}><img src="{uri}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> str:
@@ -165,7 +188,8 @@ def _downscaled(image: np.ndarray, max_side: int) -> np.ndarray:
 def _explanation_section(explanation, attribution, method, names, index, questioned_image) -> str:
     parts = [
         "<h2>Where the verifier looked</h2>",
-        f"<p>Explained pair: reference {index + 1} (<code>{html.escape(names[index])}</code>) with the questioned signature.</p>",
+        f"<p>Explained pair: reference {index + 1} (<code>{html.escape(names[index])}</code>) "
+        "with the questioned signature.</p>",
     ]
     if explanation is not None:
         overlays = []
@@ -210,12 +234,16 @@ def _explanation_section(explanation, attribution, method, names, index, questio
         attribution = np.asarray(attribution, dtype=np.float32)
         if attribution.shape != questioned_image.shape:
             raise ValueError(
-                f"The attribution map is {attribution.shape}; it must match the normalized questioned image {questioned_image.shape}."
+                f"The attribution map is {attribution.shape}; it must match the normalized "
+                f"questioned image {questioned_image.shape}."
             )
         label = {"integrated_gradients": "Integrated Gradients", "gradcam": "Grad-CAM"}.get(
             method, method
         )
-        caption = f"{label}: attribution of the same-writer logit to the questioned signature (brighter = more)"
+        caption = (
+            f"{label}: attribution of the same-writer logit to the questioned signature "
+            "(brighter = more)"
+        )
         parts += [
             "<h3>Attribution on the questioned signature</h3>",
             _figure(png_data_uri(overlay_attribution(questioned_image, attribution)), caption),
@@ -261,14 +289,16 @@ def build_report(
             raise ValueError(f"Input file not found: {path}. Pass the files that were verified.")
     if len(paths) != len(verdict.scores):
         raise ValueError(
-            f"The verdict has {len(verdict.scores)} reference scores but {len(paths)} reference files were given."
+            f"The verdict has {len(verdict.scores)} reference scores but {len(paths)} "
+            "reference files were given."
         )
     if not 0 <= explained_reference < len(paths):
         raise ValueError(
-            f"explained_reference must index one of the {len(paths)} references, not {explained_reference}."
+            f"explained_reference must index one of the {len(paths)} references, "
+            f"not {explained_reference}."
         )
     when = _utc(generated_at)
-    meta = workbench.meta
+    card = workbench.card
     names = [p.name for p in paths]
     normalized = [workbench.normalize(p) for p in [*paths, query_path]]
     images = list(verdict.references) or [n.image for n in normalized[:-1]]
@@ -302,17 +332,17 @@ def build_report(
             + "</div>"
         )
 
-    model = meta.get("model") or {}
+    recorded = lambda value: "(not recorded)" if value is None else str(value)  # noqa: E731
     model_rows = [
-        ("name", str(meta.get("name", "(unnamed)"))),
-        ("architecture", str(meta.get("architecture", "siamese_densenet36"))),
-        ("weights SHA-256", str(meta.get("weights_sha256", "(not recorded)"))),
-        ("weights format version", str(meta.get("format_version", "(not recorded)"))),
+        ("name", "(unnamed)" if card.name is None else card.name),
+        ("architecture", card.architecture),
+        ("weights SHA-256", recorded(card.weights_sha256)),
+        ("weights format version", recorded(card.format_version)),
     ]
-    model_rows += [(f"model.{k}", str(v)) for k, v in model.items()]
+    model_rows += [(f"model.{k}", str(v)) for k, v in card.model.items()]
     pre_rows = [(k, str(v)) for k, v in workbench.preprocess_config.to_dict().items()]
-    source, rates = threshold_provenance(meta, verdict.threshold)
-    training = meta.get("training") or {}
+    source, rates = threshold_provenance(card, verdict.threshold)
+    training = card.training or {}
     trained_on = (
         ", ".join(str(p) for p in training.get("protocol") or [])
         if isinstance(training.get("protocol"), list)
@@ -325,20 +355,23 @@ def build_report(
     body = [
         "<h1>Signature examination report</h1>",
         (
-            f'<p class="meta">Generated {when:%Y-%m-%d %H:%M:%S} UTC ({when.isoformat(timespec="seconds")}) by Signature Workbench '
+            f'<p class="meta">Generated {when:%Y-%m-%d %H:%M:%S} UTC '
+            f"({when.isoformat(timespec='seconds')}) by Signature Workbench "
             f"{html.escape(__version__)}, torch {html.escape(torch.__version__)}.</p>"
         ),
         "<h2>Verdict</h2>",
         f'<p class="verdict {"genuine" if verdict.genuine else "rejected"}">{decision}</p>',
         (
-            f"<p>Aggregate score <b>{verdict.score:.4f}</b> (mean of {len(paths)} reference score{'s' if len(paths) > 1 else ''}) "
-            f"against threshold <b>{verdict.threshold:.4f}</b>: accepted as genuine when score &gt;= threshold.</p>"
+            f"<p>Aggregate score <b>{verdict.score:.4f}</b> (mean of {len(paths)} "
+            f"reference score{'s' if len(paths) > 1 else ''}) "
+            f"against threshold <b>{verdict.threshold:.4f}</b>: "
+            "accepted as genuine when score &gt;= threshold.</p>"
         ),
         "<h2>Inputs and per-reference scores</h2>",
-        "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th><th>score</th><th>this reference alone</th></tr>"
-        + rows
-        + "</table>",
-        f'<p>Questioned file: <code>{html.escape(query_path.name)}</code>, SHA-256 <span class="hash">{file_sha256(query_path)}</span></p>',
+        "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
+        "<th>score</th><th>this reference alone</th></tr>" + rows + "</table>",
+        f"<p>Questioned file: <code>{html.escape(query_path.name)}</code>, "
+        f'SHA-256 <span class="hash">{file_sha256(query_path)}</span></p>',
         "<h2>Images</h2>",
         *figures,
     ]
@@ -366,15 +399,19 @@ def build_report(
             or ["The weights' JSON records no validation error rates for this threshold."]
         ),
         "<h2>What the score means</h2>",
-        '<p class="note">Each score is the verifier\'s softmax output for the same-writer class of one '
-        "(reference, questioned) pair, in 0..1; the decision uses their mean. It is a model output, not a "
-        "calibrated probability that the signature is genuine. FAR is the share of forgeries accepted, FRR the "
-        "share of genuine signatures rejected, measured on writers the model never saw in training"
+        '<p class="note">Each score is the verifier\'s softmax output for the same-writer class '
+        "of one (reference, questioned) pair, in 0..1; the decision uses their mean. It is a model "
+        "output, not a calibrated probability that the signature is genuine. FAR is the share of "
+        "forgeries accepted, FRR the share of genuine signatures rejected, measured on writers the "
+        "model never saw in training"
         + (f" (trained on {html.escape(trained_on)})" if trained_on else "")
-        + "; error rates on other populations, scripts or scanning conditions may differ. The figures show what "
-        "the network attended to, not a handwriting examiner's reasoning.</p>",
+        + "; error rates on other populations, scripts or scanning conditions may differ. The "
+        "figures show what the network attended to, not a handwriting examiner's reasoning.</p>",
     ]
-    head = f'<head><meta charset="utf-8"><title>Signature examination report</title><style>{_CSS}</style></head>'
+    head = (
+        '<head><meta charset="utf-8"><title>Signature examination report</title>'
+        f"<style>{_CSS}</style></head>"
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">'
         + head

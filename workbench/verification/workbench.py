@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.config import DEFAULT_VERIFIER, PreprocessConfig
 from workbench.errors import SignatureInputError
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
+
+if TYPE_CHECKING:
+    from workbench.checkpoint import WeightsCard
 
 DEFAULT_WEIGHTS = DEFAULT_VERIFIER
 
@@ -72,15 +76,15 @@ class Verdict:
     questioned: np.ndarray | None = None
 
 
-def validation_rates(meta: dict, threshold: float) -> dict | None:
+def validation_rates(card: WeightsCard, threshold: float) -> dict | None:
     """FAR and FRR of the validation writers at ``threshold``, read at the nearest threshold
-    tabulated in the weights' JSON (``validation.curve``, written by ``workbench.cli.ship``).
+    tabulated in the weights' card (``card.validation.curve``, written by ``workbench.cli.ship``).
 
     Returns:
         {"threshold", "far", "frr", "n_genuine", "n_forged"} (counts None when not recorded), or
-        None when the JSON has no curve.
+        None when the card has no curve.
     """
-    curve = (meta.get("validation") or {}).get("curve") or {}
+    curve = (card.validation.curve if card.validation is not None else None) or {}
     if not (curve.get("threshold") and curve.get("far") and curve.get("frr")):
         return None
     index = int(np.argmin(np.abs(np.asarray(curve["threshold"], dtype=float) - float(threshold))))
@@ -111,25 +115,26 @@ class Workbench:
     ) -> None:
         import torch
 
+        from workbench.checkpoint import WeightsCard, load_verifier
+
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
-        self.meta: dict = {}
         self.preprocess_config = preprocess_config or PreprocessConfig()
+        # Without weights, an empty card: no name, no validation, the fallback threshold.
+        self.card: WeightsCard = WeightsCard(preprocess=self.preprocess_config)
         if weights is not None:
-            from workbench.checkpoint import load_verifier
-
-            self.model, self.meta, self.preprocess_config = load_verifier(
+            self.model, self.card, self.preprocess_config = load_verifier(
                 weights, device=self.device, fuse=True
             )
 
     def validation_rates(self, threshold: float) -> dict | None:
-        """``validation_rates(self.meta, threshold)``."""
-        return validation_rates(self.meta, threshold)
+        """``validation_rates(self.card, threshold)``."""
+        return validation_rates(self.card, threshold)
 
     @property
     def threshold(self) -> float:
         """The validation threshold stored with the weights (0.5, the argmax, without one)."""
-        return float(self.meta.get("validation", {}).get("threshold", 0.5))
+        return self.card.threshold
 
     def normalize(self, source: ImageSource) -> NormalizedSignature:
         """Every stage of eq. 1-5 for one signature.
