@@ -24,31 +24,20 @@ from workbench.verification.workbench import Workbench
 NEW_WRITER_SEED = 99  # not the desk's seed: a writer neither the desk nor the classifier knows
 
 
-def save_tiny_verifier(stem: Path, *, monotone_head: bool = True) -> Path:
-    """A 96 px untrained verifier saved as safetensors + JSON, threshold 0.5.
+def save_tiny_verifier(tiny_verifier, stem: Path, *, monotone_head: bool = True) -> Path:
+    """The session's 96 px untrained verifier (``tiny_verifier``, threshold 0.5) saved at
+    ``stem`` as safetensors + JSON.
 
     With ``monotone_head`` the head's two logit rows are -c and +c times the |F1 - F2| features
     (bias 0): identical inputs score exactly 0.5 and any difference scores less.
     """
-    from workbench.checkpoint import save_model
-    from workbench.config import ModelConfig, PreprocessConfig
-    from workbench.models import build_model
 
-    torch.manual_seed(0)
-    config = ModelConfig(input_height=96, input_width=96)
-    model = build_model(config=config).eval()
-    if monotone_head:
-        with torch.no_grad():
-            model.classifier.weight[0].fill_(-1.0)
-            model.classifier.weight[1].fill_(1.0)
-            model.classifier.bias.zero_()
-    meta = {
-        "model": config.to_dict(),
-        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-        "validation": {"threshold": 0.5},
-    }
-    weights, _ = save_model(model, stem, meta)
-    return weights
+    def make_monotone(model) -> None:
+        model.classifier.weight[0].fill_(-1.0)
+        model.classifier.weight[1].fill_(1.0)
+        model.classifier.bias.zero_()
+
+    return tiny_verifier.save(stem, edit=make_monotone if monotone_head else None)
 
 
 def new_writer_files(folder: Path, count: int = 3, *, writer: int = 0) -> list[Path]:
@@ -63,8 +52,10 @@ def new_writer_files(folder: Path, count: int = 3, *, writer: int = 0) -> list[P
 
 
 @pytest.fixture(scope="module")
-def workbench(tmp_path_factory) -> Workbench:
-    return Workbench(save_tiny_verifier(tmp_path_factory.mktemp("verifier") / "tiny"))
+def workbench(tiny_verifier, tmp_path_factory) -> Workbench:
+    return Workbench(
+        save_tiny_verifier(tiny_verifier, tmp_path_factory.mktemp("verifier") / "tiny")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +100,12 @@ def test_desk_starts_with_the_same_synthetic_writers_every_time(workbench):
         assert np.array_equal(first.gallery.references(writer), second.gallery.references(writer))
 
 
-def test_identical_inputs_score_the_head_bias(tmp_path):
+def test_identical_inputs_score_the_head_bias(tiny_verifier, tmp_path):
     """Measured, not assumed: with equal inputs |F1 - F2| = 0, so an untrained verifier gives
     the bias-only score, which other pairs can beat."""
     from workbench.identification.gallery import verifier_scorer
 
-    plain = Workbench(save_tiny_verifier(tmp_path / "plain", monotone_head=False))
+    plain = Workbench(save_tiny_verifier(tiny_verifier, tmp_path / "plain", monotone_head=False))
     images = np.stack(
         [plain.normalize(g).image for g in sample_writer(3, genuine=3, forgeries=0)[0]]
     )

@@ -54,14 +54,14 @@ def test_training_lowers_the_loss_and_resumes(run):
 
 
 def test_export_holds_config_split_and_validation_threshold(run):
-    model, meta, pre = load_verifier(run / "tiny")
-    assert meta["model"]["input_height"] == pre.height == 64
-    split = meta["data"][0]["writer_split"]
+    model, card, pre = load_verifier(run / "tiny")
+    assert card.model["input_height"] == pre.height == 64
+    split = card.data[0]["writer_split"]
     assert len(split["train"]) == 10 and len(split["val"]) == 4 and len(split["test"]) == 6
     assert not set(split["test"]) & (set(split["train"]) | set(split["val"]))
-    assert 0.0 < meta["validation"]["threshold"] < 1.0
-    assert meta["training"]["seed"] == 3 and meta["training"]["epochs_run"] == EPOCHS
-    assert len(meta["weights_sha256"]) == 64
+    assert 0.0 < card.validation.threshold < 1.0
+    assert card.training["seed"] == 3 and card.training["epochs_run"] == EPOCHS
+    assert len(card.weights_sha256) == 64
 
 
 def test_evaluation_on_held_out_writers_beats_chance(run, corpus, tmp_path, capsys):
@@ -213,3 +213,36 @@ def test_ablation_tables_report_each_variant_run(corpus, tmp_path, capsys):
     assert json.loads((tmp_path / "ce" / "ce.json").read_text())["training"]["loss"] == "ce"
     assert ablate.main(args) == 0  # finished variants are read back, not retrained
     assert (tmp_path / "ablation.md").read_text() == text
+
+
+def test_training_from_a_pack_matches_training_from_the_folders(corpus, tmp_path):
+    """A pack carries the same images and pairs, so the same seed trains the same model."""
+    import shutil
+
+    from workbench.data.pack import write_pack
+
+    copy = tmp_path / "corpus"
+    shutil.copytree(corpus, copy)
+    pack = tmp_path / "synth.npz"
+    write_pack(pack, [str(copy)], ["14/6/4"], input_size=48, splits=("train", "val"),
+               progress=False)  # fmt: skip
+    common = ["--epochs", "1", "--pairs-per-epoch", "96", "--seed", "4", "--quiet"]
+    folders = tmp_path / "folders"
+    assert train.main(common + ["--data", str(copy), "--protocol", "14/6/4", "--input-size",
+                                "48", "--out", str(folders)]) == 0  # fmt: skip
+    shutil.rmtree(copy)  # the pack is all the second run has
+    packed = tmp_path / "packed"
+    assert train.main(common + ["--pack", str(pack), "--out", str(packed)]) == 0
+    first = json.loads((folders / "log.jsonl").read_text().splitlines()[0])
+    second = json.loads((packed / "log.jsonl").read_text().splitlines()[0])
+    assert second["train_loss"] == first["train_loss"]
+    assert second["val_eer"] == first["val_eer"] and second["pairs"] == 96
+    card = json.loads((packed / "packed.json").read_text())
+    assert card["data"][0]["pack"] == str(pack) and card["model"]["input_height"] == 48
+    f1, f2 = (
+        load_file(str(folders / "folders.safetensors")),
+        load_file(str(packed / "packed.safetensors")),
+    )
+    assert all(torch.equal(f1[k], f2[k]) for k in f1)
+    missing = ["--pack", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x")]
+    assert train.main(common + missing) == 2

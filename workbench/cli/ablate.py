@@ -1,4 +1,5 @@
-"""The paper's ablations (Tables 2-4) at one reduced budget: ``python -m workbench.cli.ablate --data PATH --out DIR``.
+"""The paper's ablations (Tables 2-4) at one reduced budget:
+``python -m workbench.cli.ablate --data PATH --out DIR``.
 
 Every variant is trained with the same recipe and the same number of training pairs, on the same
 writer split, then evaluated on the test writers; a second seed of the full model measures
@@ -14,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.checkpoint import WeightsCard, read_card
 from workbench.cli import evaluate, train
+from workbench.engine import default_device
 
 # name -> (attention, cross-attention, loss, seed); "full" is the paper's model.
 VARIANTS: dict[str, tuple[str, str, str, int]] = {
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs-per-epoch", type=int, default=8000)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument(
+        "--device", default=default_device(), help="cpu or cuda (default: cuda when present)"
+    )
+    p.add_argument(
         "--only", action="append", choices=sorted(VARIANTS), help="run these variants only"
     )
     p.add_argument("--quiet", action="store_true")
@@ -72,7 +78,8 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     if result_file.exists():
         return json.loads(result_file.read_text())
     attention, cross, loss, seed = VARIANTS[name]
-    common = ["--threads", str(args.threads)] + (["--quiet"] if args.quiet else [])
+    common = ["--threads", str(args.threads), "--device", args.device]
+    common += ["--quiet"] if args.quiet else []
     code = train.main(
         [
             "--data",
@@ -120,14 +127,15 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     return json.loads(result_file.read_text())
 
 
-def tables(results: dict[str, dict], cards: dict[str, dict]) -> str:
+def tables(results: dict[str, dict], cards: dict[str, WeightsCard]) -> str:
     """Markdown tables in the shape of the paper's Tables 2-4 (test writers, percentages)."""
     lines = []
     for title, rows in TABLES.items():
         lines += [
             f"**{title}**",
             "",
-            "| variant | Acc@val thr | Acc@0.5 | EER (test) | AUC | val EER | pairs seen | train min |",
+            "| variant | Acc@val thr | Acc@0.5 | EER (test) | AUC | val EER | pairs seen "
+            "| train min |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for label, name in rows:
@@ -136,9 +144,10 @@ def tables(results: dict[str, dict], cards: dict[str, dict]) -> str:
                 continue
             r, t = results[name], cards[name]
             lines.append(
-                f"| {label} | {100 * r['val_threshold_acc']:.2f} | {100 * r['acc']:.2f} | {100 * r['eer']:.2f} "
-                f"| {r['auc']:.4f} | {100 * t['validation']['eer']:.2f} | {t['training']['pairs_seen']} "
-                f"| {t['training']['wall_seconds'] / 60:.1f} |"
+                f"| {label} | {100 * r['val_threshold_acc']:.2f} | {100 * r['acc']:.2f} "
+                f"| {100 * r['eer']:.2f} "
+                f"| {r['auc']:.4f} | {100 * t.validation.eer:.2f} | {t.training['pairs_seen']} "
+                f"| {t.training_seconds / 60:.1f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -153,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        cards[name] = json.loads((Path(args.out) / name / f"{name}.json").read_text())
+        cards[name] = read_card(Path(args.out) / name / f"{name}.json")
         print(
             json.dumps(
                 {

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from workbench import engine
 from workbench.config import EXAMPLES_DIR, ModelConfig
 from workbench.losses import focal_contrast_loss
 from workbench.models import build_model
@@ -74,21 +75,20 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
     for size in (1, 32):
         x1, x2 = batch(size), batch(size)
 
-        def infer() -> None:
+        def infer(x1: torch.Tensor = x1, x2: torch.Tensor = x2) -> None:
             with torch.inference_mode():
                 inference_model(x1, x2)
 
         result[f"inference_ms_per_pair_batch{size}"] = 1000 * _median_seconds(infer, repeats) / size
 
-    model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x1, x2, targets = batch(64), batch(64), torch.randint(0, 2, (64,))
+    one_batch = [((batch(64), batch(64)), torch.randint(0, 2, (64,)))]
+    cpu = torch.device("cpu")
 
-    def step() -> None:
-        loss = focal_contrast_loss(model(x1, x2), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def step() -> None:  # one training step of the engine every training run uses
+        engine.train_one_epoch(
+            model, focal_contrast_loss, optimizer, one_batch, cpu, progress=False
+        )
 
     result["training_ms_per_pair_batch64"] = 1000 * _median_seconds(step, max(2, repeats // 2)) / 64
     result["parameters"] = sum(p.numel() for p in model.parameters())
@@ -98,7 +98,7 @@ def bench_model(config: ModelConfig, repeats: int) -> dict[str, float]:
 def bench_app(weights: str, repeats: int) -> dict[str, float]:
     """Median ms of the app's actions (see the module docstring) with ``weights``."""
 
-    from workbench.ui.verify_tab import examiner_report, explanation_views
+    from workbench.verification.views import examiner_report, explanation_views
     from workbench.verification.workbench import Workbench
 
     examples = EXAMPLES_DIR

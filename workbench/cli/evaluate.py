@@ -1,4 +1,5 @@
-"""Evaluate a verifier: ``python -m workbench.cli.evaluate --weights W --data PATH --protocol P --split test --out DIR``.
+"""Evaluate a verifier:
+``python -m workbench.cli.evaluate --weights W --data PATH --protocol P --split test --out DIR``.
 
 Prints one JSON line (pairs, FAR/FRR/accuracy at the 0.5 argmax and at the validation threshold
 stored with the weights, EER, AUC) and writes per-pair scores (CSV) and ROC, DET and score
@@ -17,8 +18,10 @@ import torch
 
 from workbench import metrics
 from workbench.checkpoint import load_verifier
+from workbench.config import FALLBACK_THRESHOLD
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
+from workbench.engine import default_device
 from workbench.plots import save_curves
 from workbench.verification.scoring import score_pairs, write_scores_csv
 
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--table", action="store_true", help="also print a Table-1 style row")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument(
+        "--device", default=default_device(), help="cpu or cuda (default: cuda when present)"
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -53,7 +59,8 @@ def table_row(name: str, result: dict) -> str:
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     return (
         f"| {name} | {pct(result['frr'])} | {pct(result['far'])} | {pct(result['acc'])} "
-        f"| {pct(result['val_threshold_frr'])} | {pct(result['val_threshold_far'])} | {pct(result['val_threshold_acc'])} "
+        f"| {pct(result['val_threshold_frr'])} | {pct(result['val_threshold_far'])} "
+        f"| {pct(result['val_threshold_acc'])} "
         f"| {pct(result['eer'])} | {result['auc']:.4f} |"
     )
 
@@ -63,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model, meta, pre = load_verifier(args.weights, fuse=True)
-        training = meta.get("training", {})
+        model, card, pre = load_verifier(args.weights, device=args.device, fuse=True)
+        training = card.training or {}
         seed = (
             args.seed
             if args.seed is not None
@@ -102,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_scores_csv(pairs, scores, out / "scores.csv")
-    save_curves(labels, scores, out, title=meta.get("name", Path(args.weights).stem))
+    title = Path(args.weights).stem if card.name is None else card.name
+    save_curves(labels, scores, out, title=title)
 
-    val_threshold = meta.get("validation", {}).get("threshold", 0.5)
-    at_half = metrics.far_frr(labels, scores, 0.5)
+    val_threshold = card.threshold
+    at_half = metrics.far_frr(labels, scores, FALLBACK_THRESHOLD)
     at_val = metrics.far_frr(labels, scores, val_threshold)
     rate, eer_threshold = metrics.eer(labels, scores)
     result = {
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result))
     if args.table:
         print("| model | FRR | FAR | Acc | FRR@val | FAR@val | Acc@val | EER (test) | AUC |")
-        print(table_row(meta.get("name", "model"), result))
+        print(table_row("model" if card.name is None else card.name, result))
     return 0
 
 

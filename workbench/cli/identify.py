@@ -17,19 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from workbench import engine
 from workbench.augment import augment_batch, light_affine
 from workbench.checkpoint import save_model
-from workbench.config import PreprocessConfig
+from workbench.cli import run_subcommand
+from workbench.config import FALLBACK_THRESHOLD, PreprocessConfig
+from workbench.data.batches import ImageBatches
 from workbench.data.image_bank import ImageBank
 from workbench.identification.classifier import (
+    classes_and_split,
     evaluate_classifier,
     image_split,
     load_classifier,
     slides_line,
 )
-from workbench.models import images_to_tensor
 from workbench.models.writer_id import (
     WriterClassifier,
     WriterClassifierConfig,
@@ -59,31 +61,28 @@ def _train(args: argparse.Namespace) -> int:
     config = WriterClassifierConfig(
         n_writers=len(split["writers"]), input_height=pre.height, input_width=pre.width
     )
-    model = WriterClassifier(config).to(memory_format=torch.channels_last)
+    device = torch.device(args.device)
+    model = engine.wrap_model(WriterClassifier(config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     affine = light_affine()
+    augment = (lambda x: augment_batch(x, affine)) if args.augment else None
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        model.train()
         order = np.random.default_rng([args.seed, epoch]).permutation(len(train))
-        total, seen = 0.0, 0
-        bar = tqdm(
-            range(0, len(order), args.batch_size),
-            desc=f"epoch {epoch}/{args.epochs}",
-            disable=args.quiet,
+        batches = ImageBatches(
+            train, bank, batch_size=args.batch_size, order=order, augment=augment
         )
-        for start in bar:
-            chunk = [train[i] for i in order[start : start + args.batch_size]]
-            x = images_to_tensor(bank.get([p for p, _ in chunk]))
-            if args.augment:
-                x = augment_batch(x, affine)
-            loss = sparse_categorical_cross_entropy(model(x), torch.tensor([c for _, c in chunk]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, seen = total + loss.item() * len(chunk), seen + len(chunk)
-            bar.set_postfix(loss=f"{total / seen:.4f}")
-        print(json.dumps({"epoch": epoch, "train_loss": total / seen}), file=sys.stderr)
+        trained = engine.train_one_epoch(
+            model,
+            sparse_categorical_cross_entropy,
+            optimizer,
+            batches,
+            device,
+            desc=f"epoch {epoch}/{args.epochs}",
+            progress=not args.quiet,
+        )
+        print(json.dumps({"epoch": epoch, "train_loss": trained["loss"]}), file=sys.stderr)
+    model = engine.unwrap(model)
     meta = {
         "architecture": "writer_classifier",
         "model": config.to_dict(),
@@ -105,6 +104,7 @@ def _train(args: argparse.Namespace) -> int:
             "images": len(train),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "device": str(device),
         },
     }
     save_model(model, out / args.name, meta)
@@ -134,9 +134,9 @@ def _eval(args: argparse.Namespace) -> int:
 def _siamese_train(args: argparse.Namespace) -> int:
     from workbench.identification.embedding import train_embedding
 
-    _, meta, _ = load_classifier(args.classifier)
+    _, card, _ = load_classifier(args.classifier)
     weights = train_embedding(
-        meta["split"],
+        card.split,
         Path(args.out),
         loss=args.loss,
         epochs=args.epochs,
@@ -145,6 +145,7 @@ def _siamese_train(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         seed=args.seed,
         name=args.name or f"siamese_{args.loss}",
+        device=args.device,
         progress=not args.quiet,
     )
     print(json.dumps({"weights": str(weights)}))
@@ -162,35 +163,31 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.identification.embedding import embedding_scorer, load_embedding
     from workbench.identification.gallery import verifier_scorer
 
-    _, meta, _ = load_classifier(args.classifier)
-    design = plan(meta["split"], k=args.k, queries=args.queries)
+    _, card, _ = load_classifier(args.classifier)
+    design = plan(classes_and_split(card)[1], k=args.k, queries=args.queries)
     classifier = measure_classifier(args.classifier, design)
     verifiers = {}
     if args.verifier:
-        model, vmeta, pre = load_verifier(args.verifier, fuse=True)
-        threshold = (
-            args.threshold
-            if args.threshold is not None
-            else vmeta.get("validation", {}).get("threshold", 0.5)
-        )
+        model, vcard, pre = load_verifier(args.verifier, fuse=True)
+        threshold = args.threshold if args.threshold is not None else vcard.threshold
         verifiers["pairwise Siamese, the paper's"] = measure_verification(
             verifier_scorer(model),
             pre,
             design,
             threshold=threshold,
             parameters=sum(p.numel() for p in model.parameters()),
-            training_seconds=vmeta.get("training", {}).get("wall_seconds"),
+            training_seconds=vcard.training_seconds,
         )
     for weights in args.embedding:
-        model, emeta, pre = load_embedding(weights)
-        name = f"embedding Siamese, {emeta['model']['loss']} loss"
+        model, ecard, pre = load_embedding(weights)
+        name = f"embedding Siamese, {model.config.loss} loss"
         verifiers[name] = measure_verification(
             embedding_scorer(model),
             pre,
             design,
-            threshold=args.threshold if args.threshold is not None else 0.5,
+            threshold=args.threshold if args.threshold is not None else FALLBACK_THRESHOLD,
             parameters=sum(p.numel() for p in model.parameters()),
-            training_seconds=emeta["training"]["wall_seconds"],
+            training_seconds=ecard.training_seconds,
         )
     print(slides_table(design, classifier, verifiers, k=args.k))
     print(
@@ -225,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--augment", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default=engine.default_device(), help="cpu or cuda (default: cuda when present)"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_train)
     p = commands.add_parser("eval", help="top-1 / top-5 on the held-out images")
@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default=engine.default_device(), help="cpu or cuda (default: cuda when present)"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_siamese_train)
     p = commands.add_parser("compare", help="the slides' comparison table with measured numbers")
@@ -264,19 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=float,
-        help="rejection threshold (default: the verifier's validation threshold; 0.5 for embeddings)",
+        help="rejection threshold (default: the verifier's validation threshold; "
+        f"{FALLBACK_THRESHOLD} for embeddings)",
     )
     p.set_defaults(run=_compare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

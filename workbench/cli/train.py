@@ -1,15 +1,19 @@
-"""Train the verifier: ``python -m workbench.cli.train --data PATH --protocol NAME --out runs/NAME``.
+"""Train the verifier: ``python -m workbench.cli.train --data PATH --protocol P --out runs/NAME``.
 
-Adam 1e-3, 64 pairs a batch, seeded. Each image is preprocessed once and cached; every epoch
-scores the validation writers, keeps the best checkpoint (lowest validation EER) and its
-validation threshold, and the run ends by exporting ``NAME.safetensors`` + ``NAME.json``.
+Adam 1e-3, 64 pairs a batch, seeded. Each image is preprocessed once and cached (or read from a
+data pack, ``--pack``); every epoch scores the validation writers, keeps the best checkpoint
+(lowest validation EER) and its validation threshold, and the run ends by exporting
+``NAME.safetensors`` + ``NAME.json``. The loops are ``workbench.engine``'s.
+
+Several processes (``torchrun --nproc_per_node N -m workbench.cli.train ...``): each rank trains
+on its shard of every batch of ``--batch-size`` pairs through DistributedDataParallel (gloo on
+CPUs, NCCL on GPUs); rank 0 alone writes the log, the checkpoints and the exported weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -17,26 +21,33 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
-from workbench import metrics
+from workbench import engine
 from workbench.augment import augment_batch, light_affine
-from workbench.checkpoint import save_model
-from workbench.config import ATTENTIONS, ModelConfig, PreprocessConfig
+from workbench.checkpoint import read_card, save_model
+from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConfig
+from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
 from workbench.losses import LOSSES
-from workbench.models import build_model, images_to_tensor
-from workbench.verification.scoring import score_pairs
+from workbench.models import build_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m workbench.cli.train", description=__doc__)
+    p.add_argument("--data", action="append", default=[], help="corpus folder (repeat for several)")
     p.add_argument(
-        "--data", action="append", required=True, help="corpus folder (repeat for several)"
+        "--protocol", action="append", default=[], help="one for all corpora or one per --data"
     )
     p.add_argument(
-        "--protocol", action="append", required=True, help="one for all corpora or one per --data"
+        "--pack",
+        help="a data pack (python -m workbench.data pack) instead of --data/--protocol: its "
+        "images, writer splits and preprocessing",
+    )
+    p.add_argument(
+        "--device",
+        default=engine.default_device(),
+        help="cpu, cuda or cuda:N (default: cuda when present); torchrun gives each rank its GPU",
     )
     p.add_argument(
         "--config", choices=["compact", "paper"], default="compact", help="backbone width"
@@ -57,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cross-attention", choices=["on", "off"], default="on")
     p.add_argument("--loss", choices=sorted(LOSSES), default="focal")
     p.add_argument(
-        "--input-size", default="224", help="network input: S (square) or HxW, e.g. 112x336"
+        "--input-size",
+        default=str(INPUT_SIZE),
+        help="network input: S (square) or HxW, e.g. 112x336 (with --pack: the pack's)",
     )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument(
@@ -161,40 +174,80 @@ def _load_state(out: Path, model, optimizer) -> dict:
     return state
 
 
+def _input_size(text: str) -> tuple[int, int]:
+    height, _, width = text.lower().partition("x")
+    return int(height), int(width or height)
+
+
+def _data(args: argparse.Namespace, pack, pre: PreprocessConfig, out: Path, show: bool):
+    """(train pairs, validation pairs, sources, bank) from the corpora or the pack."""
+    if pack is not None:
+        sources = [{"pack": str(args.pack), "pack_seed": pack.seed}, *pack.sources]
+        return pack.pairs("train"), pack.pairs("val"), sources, pack.bank
+    if not args.data or not args.protocol:
+        raise ValueError("give --data and --protocol (or a --pack)")
+    kwargs = {"seed": args.split_seed, "val_writers": args.val_writers}
+    train, sources = split_pairs(args.data, args.protocol, "train", **kwargs)
+    val, _ = split_pairs(args.data, args.protocol, "val", **kwargs)
+    paths = [q for p in train + val for q in (p.reference, p.questioned)]
+    bank = ImageBank(paths, config=pre, cache_dir=out.parent / "cache", progress=show)
+    return train, val, sources, bank
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        ctx, device = engine.init_distributed(args.device)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _train(args, ctx, device)
+    finally:
+        engine.close_distributed()
+
+
+def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.device) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = args.name or out.name
-    height, _, width = args.input_size.lower().partition("x")
+    show = ctx.is_main and not args.quiet
+    height, width = _input_size(args.input_size)
+    pack = None
+    if args.pack:
+        from workbench.data.pack import DataPack
+
+        try:
+            pack = DataPack.load(args.pack)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        height, width = pack.config.height, pack.config.width
     config = ModelConfig(
         width=args.config,
         growth_rate=args.growth_rate,
         stem_channels=args.stem_channels,
         attention=args.attention,
         cross_attention=args.cross_attention == "on",
-        input_height=int(height),
-        input_width=int(width or height),
+        input_height=height,
+        input_width=width,
     )
     pre = PreprocessConfig(height=config.input_height, width=config.input_width)
+    # Rank 0 preprocesses and caches the images first; the other ranks then read its cache.
+    if not ctx.is_main:
+        engine.barrier()
     try:
-        train, sources = split_pairs(
-            args.data, args.protocol, "train", seed=args.split_seed, val_writers=args.val_writers
-        )
-        val, _ = split_pairs(
-            args.data, args.protocol, "val", seed=args.split_seed, val_writers=args.val_writers
-        )
+        train, val, sources, bank = _data(args, pack, pre, out, show)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        train = val = None
+    if ctx.is_main:
+        engine.barrier()
+    if train is None:
         return 2
-    bank = ImageBank(
-        [q for p in train + val for q in (p.reference, p.questioned)],
-        config=pre,
-        cache_dir=out.parent / "cache",
-        progress=not args.quiet,
-    )
+    pre = bank.config
     train = [p for p in train if p.reference in bank and p.questioned in bank]
     val = [p for p in val if p.reference in bank and p.questioned in bank]
     if not train or not val or len({p.label for p in val}) < 2:
@@ -208,27 +261,31 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     model = build_model(config=config)
     if args.init_from:
-        from workbench.checkpoint import load_meta
-
-        start_config = ModelConfig.from_dict(load_meta(args.init_from)["model"])
+        start_config = ModelConfig.from_dict(read_card(args.init_from).model)
         if start_config != config:
             print(f"error: {args.init_from} has a different model configuration", file=sys.stderr)
             return 2
-        model.load_state_dict(load_file(str(Path(args.init_from).with_suffix(".safetensors"))))
+        weights = Path(args.init_from).with_suffix(".safetensors")
+        model.load_state_dict(load_file(str(weights)))
+    model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = LOSSES[args.loss]
     augment = _augmenter(args.seed) if args.augment else None
     state = {"epoch": 0, "pairs_seen": 0, "seconds": 0.0, "best": None}
     if args.resume and (out / "last.json").exists():
-        state = _load_state(out, model, optimizer)
-        print(
-            f"resumed after epoch {state['epoch']} ({state['pairs_seen']} pairs seen)",
-            file=sys.stderr,
-        )
+        state = _load_state(out, engine.unwrap(model), optimizer)
+        if ctx.is_main:
+            print(
+                f"resumed after epoch {state['epoch']} ({state['pairs_seen']} pairs seen)",
+                file=sys.stderr,
+            )
     per_epoch = args.pairs_per_epoch or len(train)
     steps_per_epoch = -(-per_epoch // args.batch_size)
-    total_steps = steps_per_epoch * args.epochs
-    log_file = (out / "log.jsonl").open("a", encoding="utf-8")
+    lr_at = None
+    if args.lr_schedule == "cosine":
+        lr_at = engine.cosine_schedule(args.lr, steps_per_epoch * args.epochs)
+    log_file = (out / "log.jsonl").open("a", encoding="utf-8") if ctx.is_main else None
+    val_batches = PairBatches(ctx.shard(val), bank, batch_size=args.batch_size)
 
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         rng = np.random.default_rng([args.seed, epoch])
@@ -237,74 +294,75 @@ def main(argv: list[str] | None = None) -> int:
         if per_epoch > len(train):
             order = rng.choice(len(train), per_epoch, replace=True)
         order = order[:per_epoch]
-        model.train()
-        started, total_loss, seen = time.perf_counter(), 0.0, 0
-        batches = range(0, len(order), args.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", unit="batch", disable=args.quiet)
-        for step, start in enumerate(bar):
-            if args.lr_schedule == "cosine":
-                done = (epoch - 1) * steps_per_epoch + step
-                for group in optimizer.param_groups:
-                    group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * done / total_steps))
-            chunk = [train[i] for i in order[start : start + args.batch_size]]
-            x1 = images_to_tensor(bank.get([p.reference for p in chunk]))
-            x2 = images_to_tensor(bank.get([p.questioned for p in chunk]))
-            if augment is not None:
-                x1, x2 = augment(x1, x2)
-            targets = torch.tensor([p.label for p in chunk])
-            loss = loss_fn(model(x1, x2), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(chunk)
-            seen += len(chunk)
-            bar.set_postfix(
-                loss=f"{total_loss / seen:.4f}",
-                pairs_s=f"{seen / (time.perf_counter() - started):.1f}",
-            )
-        train_seconds = time.perf_counter() - started
-        scores = score_pairs(model, bank, val, progress=not args.quiet, desc="validation")
-        rate, threshold = metrics.eer(val_labels, scores)
-        at_half = metrics.far_frr(val_labels, scores, 0.5)
+        batches = PairBatches(
+            train, bank, batch_size=args.batch_size, order=order, augment=augment, shard=ctx
+        )
+        started = time.perf_counter()
+        trained = engine.train_one_epoch(
+            model,
+            loss_fn,
+            optimizer,
+            batches,
+            device,
+            desc=f"epoch {epoch}/{args.epochs}",
+            first_step=(epoch - 1) * steps_per_epoch,
+            lr_at=lr_at,
+            progress=show,
+        )
+        engine.sync_buffers(model)
+        scores, _ = engine.evaluate(
+            engine.unwrap(model), val_batches, val_labels, device, total=len(val), progress=show
+        )
+        seen = trained["samples"]
         state["pairs_seen"] += seen
-        state["seconds"] += time.perf_counter() - started
+        # Rank 0's clock decides, so that every rank stops after the same epoch.
+        state["seconds"] = engine.broadcast_object(state["seconds"] + time.perf_counter() - started)
         record = {
             "epoch": epoch,
-            "train_loss": total_loss / seen,
+            "train_loss": trained["loss"],
             "pairs": seen,
             "pairs_seen": state["pairs_seen"],
-            "train_seconds": round(train_seconds, 1),
-            "pairs_per_s": round(seen / train_seconds, 2),
-            "val_eer": rate,
-            "val_threshold": threshold,
-            "val_acc_at_0.5": at_half["acc"],
-            "val_auc": metrics.auc(val_labels, scores),
+            "train_seconds": round(trained["seconds"], 1),
+            "pairs_per_s": round(seen / trained["seconds"], 2),
+            "val_eer": scores["eer"],
+            "val_threshold": scores["threshold"],
+            "val_acc_at_0.5": scores["acc_at_0.5"],
+            "val_auc": scores["auc"],
             "lr_end": optimizer.param_groups[0]["lr"],
             "wall_seconds": round(state["seconds"], 1),
         }
-        print(json.dumps(record), file=log_file, flush=True)
-        if not args.quiet:
-            print(json.dumps(record), file=sys.stderr)
-        if state["best"] is None or rate < state["best"]["val_eer"]:
+        if state["best"] is None or record["val_eer"] < state["best"]["val_eer"]:
             state["best"] = record
-            save_model(model, out / "best", {"model": config.to_dict()})
+            if ctx.is_main:
+                save_model(engine.unwrap(model), out / "best", {"model": config.to_dict()})
         state["epoch"] = epoch
-        _save_state(out, model, optimizer, state)
+        if ctx.is_main:
+            print(json.dumps(record), file=log_file, flush=True)
+            if not args.quiet:
+                print(json.dumps(record), file=sys.stderr)
+            _save_state(out, engine.unwrap(model), optimizer, state)
         if args.max_minutes and state["seconds"] >= 60 * args.max_minutes:
-            print(
-                f"stopping: {state['seconds'] / 60:.1f} minutes reached the --max-minutes budget",
-                file=sys.stderr,
-            )
+            if ctx.is_main:
+                print(
+                    f"stopping: {state['seconds'] / 60:.1f} minutes reached the --max-minutes "
+                    "budget",
+                    file=sys.stderr,
+                )
             break
+    # Every rank's final weights by digest (ranks.json): DDP must have kept them equal.
+    digests = engine.all_gather_objects(engine.state_digest(model))
+    if not ctx.is_main:
+        return 0
+    ranks = {"world_size": ctx.world_size, "device": str(device), "state_sha256": digests}
+    (out / "ranks.json").write_text(json.dumps(ranks, indent=1) + "\n", encoding="utf-8")
     log_file.close()
     if state["best"] is None:
         print("error: no epoch was run (nothing to export)", file=sys.stderr)
         return 2
 
     best = state["best"]
-    from workbench.checkpoint import load_verifier
-
-    model, _, _ = load_verifier(out / "best")
+    model = build_model(config=config)
+    model.load_state_dict(load_file(str(out / "best.safetensors")))
     meta = {
         "name": name,
         "architecture": "siamese_densenet36",
@@ -319,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": round(state["seconds"], 1),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "world_size": ctx.world_size,
             "train_pairs": len(train),
             "val_pairs_scored": len(val),
         },
@@ -331,10 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             "auc": best["val_auc"],
         },
     }
-    weights, card = save_model(model, out / name, meta)
-    print(
-        json.dumps({"weights": str(weights), "card": str(card), "validation": meta["validation"]})
-    )
+    weights, card = save_model(model.eval(), out / name, meta)
+    summary = {"weights": str(weights), "card": str(card), "validation": meta["validation"]}
+    print(json.dumps(summary))
     return 0
 
 

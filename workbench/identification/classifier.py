@@ -6,17 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from workbench.checkpoint import load_module
+from workbench import engine
+from workbench.checkpoint import WeightsCard, load_module
 from workbench.config import PreprocessConfig
 from workbench.data import GENUINE, dedupe, read_corpus
+from workbench.data.batches import array_batches
 from workbench.data.corpus import natural_key
 from workbench.data.image_bank import ImageBank
-from workbench.models import images_to_tensor
-from workbench.models.writer_id import WriterClassifier, WriterClassifierConfig
+from workbench.models.writer_id import WriterClassifier
 
-# CrossMedia-zh: each writer's images 1-10 on paper, 11-20 iPad, 21-30 phone in hand, 31-40 phone on table.
+# CrossMedia-zh: each writer's images 1-10 on paper, 11-20 iPad, 21-30 phone in hand, 31-40 phone
+# on table.
 CROSSMEDIA_MEDIA = ("paper", "iPad", "phone in hand", "phone on table")
 
 
@@ -59,32 +60,45 @@ def image_split(corpus_path: str, *, test_fraction: float, holdout_writers: int,
     return split
 
 
-def load_classifier(weights: str | Path) -> tuple[WriterClassifier, dict, PreprocessConfig]:
-    return load_module(
-        weights, lambda values: WriterClassifier(WriterClassifierConfig.from_dict(values))
-    )
+def load_classifier(weights: str | Path) -> tuple[WriterClassifier, WeightsCard, PreprocessConfig]:
+    """The writer classifier saved at ``weights``: (model in eval mode, its card, preprocessing).
+
+    Raises:
+        ValueError: files missing, not a writer classifier, or weights that do not fit.
+    """
+    return load_module(weights, architecture="writer_classifier")
+
+
+def classes_and_split(card: WeightsCard) -> tuple[list[str], dict]:
+    """The classifier's writer names (output order) and its image split.
+
+    Raises:
+        ValueError: the card records no ``classes`` or no ``split``.
+    """
+    if card.classes is None or card.split is None:
+        raise ValueError(
+            "The writer classifier's JSON records no classes or no split: retrain it with "
+            "`python -m workbench.cli.identify train`."
+        )
+    return list(card.classes), card.split
 
 
 def classify(model: WriterClassifier, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax probabilities (N, n_writers) for normalized uint8 images (N, H, W)."""
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            out.append(
-                torch.softmax(
-                    model(images_to_tensor(images[start : start + batch_size])), 1
-                ).numpy()
-            )
-    return np.concatenate(out) if out else np.zeros((0, model.config.n_writers))
+    """Softmax probabilities (N, n_writers), float32, for normalized uint8 images (N, H, W), on
+    the model's device (``engine.predict``)."""
+    batches = array_batches(images, batch_size=batch_size)
+    probs = engine.predict(model, batches, output=engine.class_probabilities, dtype=np.float32)
+    return probs if len(probs) else np.zeros((0, model.config.n_writers), dtype=np.float32)
 
 
 def evaluate_classifier(
     weights: str | Path, *, media: bool = False, progress: bool = False
 ) -> dict:
-    """Top-1 / top-5 on the held-out images of known writers, per writer and (CrossMedia) per medium."""
-    model, meta, pre = load_classifier(weights)
-    classes = meta["classes"]
-    test = meta["split"]["test"]
+    """Top-1 / top-5 on the held-out images of known writers, per writer and (CrossMedia) per
+    medium."""
+    model, card, pre = load_classifier(weights)
+    classes, split = classes_and_split(card)
+    test = split["test"]
     bank = ImageBank([p for p, _, _ in test], config=pre, progress=progress)
     test = [t for t in test if t[0] in bank]
     probs = classify(model, bank.get([p for p, _, _ in test]))
@@ -117,4 +131,7 @@ def evaluate_classifier(
 def slides_line(entry: dict) -> str:
     """The slides' per-writer line: "24 images of writer 58: 23 correct, 95.83%"."""
     pct = 100.0 * entry["correct"] / entry["images"]
-    return f"{entry['images']} images of writer {entry['writer']}: {entry['correct']} correct, {pct:.2f}%"
+    return (
+        f"{entry['images']} images of writer {entry['writer']}: "
+        f"{entry['correct']} correct, {pct:.2f}%"
+    )

@@ -1,4 +1,4 @@
-"""Training of the embedding Siamese (contrastive or triplet loss) on the writer-identification split."""
+"""Training of the embedding Siamese (contrastive or triplet loss) on the identification split."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from workbench.checkpoint import load_module, save_model
+from workbench import engine
+from workbench.checkpoint import WeightsCard, load_module, save_model
 from workbench.config import ModelConfig, PreprocessConfig
+from workbench.data.batches import WriterSampledBatches
 from workbench.data.image_bank import ImageBank
 from workbench.models import images_to_tensor
 from workbench.models.embedding import (
@@ -43,6 +44,7 @@ def train_embedding(
     seed: int,
     lr: float = 1e-3,
     name: str = "embedding_siamese",
+    device: str = "cpu",
     progress: bool = True,
 ) -> Path:
     """Train on the known writers' training images of ``split`` (from ``identify.image_split``).
@@ -72,43 +74,35 @@ def train_embedding(
         progress=progress,
     )
     torch.manual_seed(seed)
-    model = EmbeddingSiamese(config).to(memory_format=torch.channels_last)
+    device = torch.device(device)
+    model = engine.wrap_model(EmbeddingSiamese(config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    embed = lambda paths: model(images_to_tensor(bank.get(paths)))  # noqa: E731
+    if loss == "triplet":
+        criterion = lambda embedded, _: triplet_loss(*embedded, margin=margin)  # noqa: E731
+    else:
+        criterion = lambda embedded, same: contrastive_loss(*embedded, same, margin=margin)  # noqa: E731
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        rng = np.random.default_rng([seed, epoch])
-        model.train()
-        total = 0.0
-        bar = tqdm(
-            range(steps_per_epoch), desc=f"{loss} epoch {epoch}/{epochs}", disable=not progress
+        batches = WriterSampledBatches(
+            groups,
+            bank,
+            kind=loss,
+            steps=steps_per_epoch,
+            batch_size=batch_size,
+            seed=[seed, epoch],
         )
-        for _ in bar:
-            a_w = rng.choice(len(writers), batch_size)
-            n_w = (a_w + rng.integers(1, len(writers), batch_size)) % len(writers)
-            anchors, positives, negatives = [], [], []
-            for a, n in zip(a_w, n_w):
-                i, j = rng.choice(len(groups[writers[a]]), 2, replace=False)
-                anchors.append(groups[writers[a]][i])
-                positives.append(groups[writers[a]][j])
-                negatives.append(groups[writers[n]][rng.integers(len(groups[writers[n]]))])
-            if loss == "triplet":
-                value = triplet_loss(
-                    embed(anchors), embed(positives), embed(negatives), margin=margin
-                )
-            else:
-                same = torch.from_numpy(rng.random(batch_size) < 0.5)
-                others = [p if s else q for p, q, s in zip(positives, negatives, same.tolist())]
-                value = contrastive_loss(embed(anchors), embed(others), same, margin=margin)
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-            total += value.item()
-            bar.set_postfix(loss=f"{value.item():.4f}")
-        print(
-            json.dumps({"epoch": epoch, "loss": loss, "train_loss": total / steps_per_epoch}),
-            file=sys.stderr,
+        trained = engine.train_one_epoch(
+            model,
+            criterion,
+            optimizer,
+            batches,
+            device,
+            desc=f"{loss} epoch {epoch}/{epochs}",
+            progress=progress,
         )
+        record = {"epoch": epoch, "loss": loss, "train_loss": trained["loss"]}
+        print(json.dumps(record), file=sys.stderr)
+    model = engine.unwrap(model)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "architecture": "embedding_siamese",
@@ -123,14 +117,20 @@ def train_embedding(
             "wall_seconds": round(time.perf_counter() - started, 1),
             "writers": writers,
             "corpus": split.get("corpus"),
+            "device": str(device),
         },
     }
     weights, _ = save_model(model, out / name, meta)
     return weights
 
 
-def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, dict, PreprocessConfig]:
-    return load_module(weights, lambda values: EmbeddingSiamese(EmbeddingConfig.from_dict(values)))
+def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, WeightsCard, PreprocessConfig]:
+    """The embedding Siamese saved at ``weights``: (model in eval mode, its card, preprocessing).
+
+    Raises:
+        ValueError: files missing, not an embedding Siamese, or weights that do not fit.
+    """
+    return load_module(weights, architecture="embedding_siamese")
 
 
 def embedding_scorer(model: EmbeddingSiamese):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from workbench import engine
+from workbench.data.batches import array_batches
 from workbench.data.corpus import natural_key
-from workbench.models.verifier import images_to_tensor
 
 # (references (N, H, W) uint8, questioned (H, W) uint8) -> same-writer scores (N,) in 0..1
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -69,20 +70,11 @@ class Gallery:
 
 
 def verifier_scorer(model: torch.nn.Module, batch_size: int = 64) -> Scorer:
-    """Scores with the pairwise verifier: p1 of (reference, questioned) for each reference."""
-
-    device = next(model.parameters()).device
+    """Scores with the pairwise verifier: p1 of (reference, questioned) for each reference, on
+    the model's device (``engine.predict``)."""
 
     def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(references), batch_size):
-                refs = references[start : start + batch_size]
-                query = np.repeat(questioned[None], len(refs), axis=0)
-                logits = model(
-                    images_to_tensor(refs).to(device), images_to_tensor(query).to(device)
-                )
-                out.append(torch.softmax(logits, 1)[:, 0].double().cpu().numpy())
-        return np.concatenate(out)
+        query = np.repeat(questioned[None], len(references), axis=0)
+        return engine.predict(model, array_batches(references, query, batch_size=batch_size))
 
     return score

@@ -1,4 +1,5 @@
-"""Batched scoring of pairs with a verifier, and the per-pair scores CSV."""
+"""Scoring of verification pairs with a verifier (through ``workbench.engine``), and the
+per-pair scores CSV."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from workbench import engine
+from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
 from workbench.data.pairs import Pair
-from workbench.models.verifier import images_to_tensor
 
 
 def score_pairs(
@@ -24,22 +25,10 @@ def score_pairs(
     progress: bool = False,
     desc: str = "scoring",
 ) -> np.ndarray:
-    """Same-writer probabilities p1 (float64, shape (len(pairs),)) in eval mode, no gradients."""
-    was_training = model.training
-    model.eval()
-    scores = np.empty(len(pairs), dtype=np.float64)
-    with torch.inference_mode():
-        for start in tqdm(
-            range(0, len(pairs), batch_size), desc=desc, unit="batch", disable=not progress
-        ):
-            chunk = pairs[start : start + batch_size]
-            x1 = images_to_tensor(bank.get([p.reference for p in chunk]))
-            x2 = images_to_tensor(bank.get([p.questioned for p in chunk]))
-            scores[start : start + len(chunk)] = (
-                torch.softmax(model(x1, x2), dim=1)[:, 0].double().numpy()
-            )
-    model.train(was_training)
-    return scores
+    """Same-writer probabilities p1 (float64, shape (len(pairs),)) in eval mode, no gradients,
+    on the model's device (``engine.predict``)."""
+    batches = PairBatches(pairs, bank, batch_size=batch_size)
+    return engine.predict(model, batches, progress=progress, desc=desc)
 
 
 def write_scores_csv(pairs: list[Pair], scores: np.ndarray, path: str | os.PathLike) -> Path:
