@@ -114,6 +114,34 @@ def test_genuine_only_layout_with_nested_groups(tmp_path, images):
     assert sub.writers == ["1", "2"]
 
 
+def test_sign_data_layout_reads_forg_folders_as_forgeries_of_their_writer(tmp_path, images):
+    write_tree(
+        tmp_path,
+        {
+            "001/001_01.webp": images[0],
+            "001/02_001.webp": images[1],
+            "001_forg/0119001_01.webp": images[2],
+            "001_forg/02_0201001.webp": images[3],
+            "012/012_01.webp": images[4],
+            "012_forg/0103012_01.webp": images[5],
+        },
+    )
+    corpus = read_corpus(tmp_path)
+    assert corpus.layout == "sign-data" and not corpus.unmatched
+    assert corpus.writers == ["001", "012"]
+    assert corpus.counts() == {"writers": 2, "genuine": 3, "forged": 3}
+    forged = [(r.path, r.index) for r in corpus.of_writer("001", "forged")]
+    # Two forgers' first samples: the index tells them apart (forger x 100 + sample).
+    assert forged == [("001_forg/0119001_01.webp", 11901), ("001_forg/02_0201001.webp", 20102)]
+    # Without any *_forg folder the same writer folders are a genuine-only corpus.
+    genuine_only = tmp_path / "only"
+    write_tree(genuine_only, {"001/001_01.webp": images[0], "002/002_01.webp": images[1]})
+    assert read_corpus(genuine_only).layout == "genuine-only"
+    # Asked to read forgery folders as genuine writers, the reader refuses instead of guessing.
+    with pytest.raises(ValueError, match="named like forgeries"):
+        read_corpus(tmp_path, layout="genuine-only")
+
+
 def test_unknown_layout_and_missing_folder(tmp_path, images):
     write_tree(tmp_path, {"a.png": images[0], "b.png": images[1]})
     with pytest.raises(ValueError, match="layout"):
@@ -328,6 +356,15 @@ def test_describe_crossmedia(capsys):
     )
     both = describe_json(real_data("CrossMedia-zh"), capsys)
     assert (both["writers"], both["genuine"]) == (111, 4218)
+
+
+@pytest.mark.real_data
+def test_describe_sigcomp2011_dutch(capsys):
+    d = describe_json(real_data("SigComp2011-Dutch"), capsys)
+    # The data README: 64 writers, 887 genuine and 762 forged; <W>_forg is not a writer.
+    assert d["layout"] == "sign-data" and d["unmatched_files"] == 0
+    assert (d["writers"], d["genuine"], d["forged"]) == (64, 887, 762)
+    assert d["genuine_per_writer"] == [12, 24] and d["forged_per_writer"] == [8, 20]
 
 
 @pytest.mark.real_data

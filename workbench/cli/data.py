@@ -1,4 +1,4 @@
-"""Command line: ``python -m workbench.data describe|pairs|synth``."""
+"""Command line: ``python -m workbench.data describe|pairs|synth|pack``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from workbench.cli import run_subcommand
 from workbench.data.corpus import FORGED, GENUINE, Corpus
 from workbench.data.dedupe import dedupe
 from workbench.data.pairs import make_pairs, write_pairs_csv
@@ -93,6 +94,38 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_size(text: str) -> tuple[int, int]:
+    """``S`` or ``HxW`` (e.g. ``224`` or ``112x336``) as (height, width)."""
+    height, _, width = text.lower().partition("x")
+    try:
+        size = int(height), int(width or height)
+    except ValueError:
+        size = (0, 0)
+    if min(size) < 1:
+        raise ValueError(f"--input-size {text!r}: give S or HxW in pixels, e.g. 224 or 112x336.")
+    return size
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from workbench.data.pack import write_pack
+
+    try:
+        summary = write_pack(
+            args.out,
+            args.data,
+            args.protocol,
+            input_size=_input_size(args.input_size),
+            seed=args.seed,
+            val_writers=args.val_writers,
+            splits=args.splits.split(","),
+            progress=not args.quiet,
+        )
+    except OSError as error:
+        raise ValueError(f"cannot write the pack {args.out}: {error}") from None
+    print(json.dumps(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,16 +164,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_synth)
+
+    p = commands.add_parser(
+        "pack", help="preprocess corpora into one data pack file (images + pairs of each split)"
+    )
+    p.add_argument("--data", action="append", required=True, help="corpus folder (repeatable)")
+    p.add_argument(
+        "--protocol",
+        action="append",
+        required=True,
+        help="one for all corpora or one per --data: bhsig-b, bhsig-h, cedar or TRAIN/TEST[/VAL]",
+    )
+    p.add_argument("--out", required=True, help="the pack file to write (.npz)")
+    p.add_argument("--input-size", default="224", help="S (square) or HxW, e.g. 112x336")
+    p.add_argument("--seed", type=int, default=0, help="seed of the writer splits")
+    p.add_argument("--val-writers", type=float, help="validation writers (count or fraction)")
+    p.add_argument(
+        "--splits", default="train,val,test", help="comma-separated: train, val, test, trainval"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_pack)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,43 @@ class ImageBank:
             log.warning("left out %s: %s", p, reason)
         self.index = {p: i for i, p in enumerate(kept)}
 
+    @classmethod
+    def from_arrays(
+        cls,
+        keys,
+        images: np.ndarray,
+        config: PreprocessConfig,
+        *,
+        failed: dict[str, str] | None = None,
+    ) -> ImageBank:
+        """A bank over images preprocessed elsewhere (e.g. read from a data pack), by ``keys``.
+
+        Args:
+            keys: one distinct key per image (a path, or a pack's ``corpus/relative/path``).
+            images: (N, H, W) uint8 normalized images, (H, W) = (config.height, config.width).
+            config: the preprocessing settings that produced ``images``.
+            failed: key -> reason of the images that preprocessing refused.
+
+        Raises:
+            ValueError: keys and images disagree in number, keys repeat, or the images are not
+                uint8 of the configured size.
+        """
+        keys = [str(k) for k in keys]
+        shape = (len(keys), config.height, config.width)
+        if images.dtype != np.uint8 or images.shape != shape:
+            raise ValueError(
+                f"ImageBank.from_arrays needs uint8 images of shape {shape} (one per key), "
+                f"got {images.dtype} {images.shape}."
+            )
+        if len(set(keys)) != len(keys):
+            raise ValueError("ImageBank.from_arrays: keys must be distinct (one per image).")
+        bank = cls.__new__(cls)
+        bank.config = config
+        bank.images = images
+        bank.failed = dict(failed or {})
+        bank.index = {k: i for i, k in enumerate(keys)}
+        return bank
+
     def __contains__(self, path) -> bool:
         return str(path) in self.index
 

@@ -5,6 +5,10 @@ Layouts (file extensions: any common image format):
 - ``writer-folders``: ``<W>/genuine/*`` and ``<W>/forged/*`` (also ``forgeries``/``forgery``).
 - ``cedar``: ``original_<W>_<N>.*`` and ``forgeries_<W>_<N>.*``, flat or in ``full_org/`` and
   ``full_forg/``.
+- ``sign-data`` (the Kaggle "sign_data" layout, e.g. SigComp2011-Dutch): ``<W>/`` holds W's
+  genuine signatures (``<NN>_<W>.*`` or ``<W>_<NN>.*``), ``<W>_forg/`` the skilled forgeries of
+  W (``<NN>_<F><W>.*`` or ``<F><W>_<NN>.*``, F a 4-digit forger number). Detected only when a
+  ``*_forg`` folder exists: without this reader each ``<W>_forg`` would pass for a writer.
 - ``genuine-only``: folders of one writer's genuine signatures, ``<W>/<N>.*``; nested groups
   (``experiment/rect/<W>``) give writer ids with the group path (``experiment/rect/1``).
 """
@@ -65,6 +69,28 @@ def match_cedar(path: PurePosixPath) -> tuple[str, str, int] | None:
     return str(int(writer)), GENUINE if kind.lower() == "original" else FORGED, int(index)
 
 
+def match_sign_data(path: PurePosixPath) -> tuple[str, str, int] | None:
+    if len(path.parts) < 2:
+        return None
+    group, folder = path.parts[:-2], path.parts[-2]
+    forged = folder.lower().endswith("_forg")
+    writer = folder[: -len("_forg")] if forged else folder
+    numbers = [part for part in path.stem.split("_") if part.isdigit()]
+    if not writer or len(numbers) != 2:
+        return None
+    # The sample number is the short part; the other is W (genuine) or forger F + W (forged).
+    short, long = sorted(numbers, key=len)
+    if forged:
+        if not long.endswith(writer) or len(long) <= len(writer):
+            return None
+        index = int(long[: -len(writer)]) * 100 + int(short)  # unique across forgers
+    else:
+        if long != writer:
+            return None
+        index = int(short)
+    return "/".join((*group, writer)), FORGED if forged else GENUINE, index
+
+
 def match_genuine_only(path: PurePosixPath) -> tuple[str, str, int] | None:
     if len(path.parts) < 2:
         return None
@@ -76,8 +102,15 @@ READERS: dict[str, Matcher] = {
     "bhsig": match_bhsig,
     "cedar": match_cedar,
     "writer-folders": match_writer_folders,
+    "sign-data": match_sign_data,
     "genuine-only": match_genuine_only,
 }
+
+
+def _looks_forged(path: PurePosixPath) -> bool:
+    """Whether a parent folder's name says forgeries (``forged``, ``forg``, ``<W>_forg``...)."""
+    names = [part.lower() for part in path.parts[:-1]]
+    return any(n in _FORGED_FOLDERS or n.endswith(("_forg", "_forged")) for n in names)
 
 
 def list_images(root: Path) -> list[PurePosixPath]:
@@ -96,6 +129,8 @@ def detect_layout(paths: list[PurePosixPath]) -> str:
     if not paths:
         raise ValueError("No image files found (looked for " + ", ".join(IMAGE_EXTENSIONS) + ").")
     scores = {name: sum(matcher(p) is not None for p in paths) for name, matcher in READERS.items()}
+    if not any(len(p.parts) >= 2 and p.parts[-2].lower().endswith("_forg") for p in paths):
+        scores["sign-data"] = 0  # its genuine folders alone are a genuine-only corpus
     best = max(READERS, key=lambda name: scores[name])  # max keeps the first of equal scores
     if scores[best] < len(paths) / 2:
         raise ValueError(
@@ -119,6 +154,14 @@ def read_corpus(path: str | os.PathLike, *, layout: str | None = None) -> Corpus
     chosen = layout or detect_layout(paths)
     if chosen not in READERS:
         raise ValueError(f"Unknown layout {chosen!r}; choose one of {', '.join(READERS)}.")
+    if chosen == "genuine-only":
+        forgeries = sorted({str(p.parent) for p in paths if _looks_forged(p)})
+        if forgeries:
+            raise ValueError(
+                f"{root}: folders named like forgeries ({', '.join(forgeries[:3])}) would be read "
+                "as genuine writers by the genuine-only layout; use --layout sign-data "
+                "(<W>/ + <W>_forg/) or writer-folders (<W>/genuine + <W>/forged)."
+            )
     matcher = READERS[chosen]
     records, unmatched = [], []
     for p in paths:

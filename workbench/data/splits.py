@@ -33,12 +33,14 @@ PROTOCOLS: dict[str, Protocol] = {
     "bhsig-b": Protocol("bhsig-b", train=80, test=20, val=10),
     "bhsig-h": Protocol("bhsig-h", train=100, test=60, val=12),
     "cedar": Protocol("cedar", train=50, test=5, val=5),
+    # SigComp2011-Dutch's 64 writers: 44 training, 10 validation, 10 test.
+    "sigcomp-dutch": Protocol("sigcomp-dutch", train=54, test=10, val=10),
 }
 _CUSTOM = re.compile(r"^(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?:/(\d+(?:\.\d+)?))?$")
 
 
 def get_protocol(name: str, *, val: float | None = None) -> Protocol:
-    """A preset by name, or ``TRAIN/TEST[/VAL]`` in writers or fractions (``70/30/10``, ``0.8/0.2``).
+    """A preset by name, or ``TRAIN/TEST[/VAL]`` in writers or fractions (``70/30/10``).
 
     Args:
         val: overrides the number (or fraction) of validation writers.
@@ -71,7 +73,7 @@ class WriterSplit:
     test: tuple[str, ...]
 
     def writers(self, split: str) -> tuple[str, ...]:
-        """Writers of ``train``, ``val``, ``test`` or ``trainval`` (training side incl. validation)."""
+        """Writers of ``train``, ``val``, ``test`` or ``trainval`` (train and val together)."""
         if split == "trainval":
             return tuple(sorted(self.train + self.val, key=natural_key))
         if split in ("train", "val", "test"):
