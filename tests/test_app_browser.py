@@ -68,19 +68,12 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    import torch
-
-    from workbench.checkpoint import save_model
-    from workbench.config import ModelConfig, PreprocessConfig
-    from workbench.models import build_model
+def app_url(tiny_verifier, tmp_path_factory):
     from workbench.verification.workbench import Workbench
 
-    # A small untrained verifier: the page's behaviour, not the weights' accuracy, is under test.
-    torch.manual_seed(0)
-    config = ModelConfig(input_height=96, input_width=96)
-    stem = tmp_path_factory.mktemp("weights") / "tiny"
-    # A made-up validation curve: the page must show the rates of the slider's threshold.
+    # The session's small untrained verifier: the page's behaviour, not the weights' accuracy,
+    # is under test. A made-up validation curve: the page must show the rates of the slider's
+    # threshold.
     curve = {
         "threshold": [0.0, 0.5, 1.0],
         "far": [1.0, 0.25, 0.0],
@@ -88,13 +81,11 @@ def app_url(tmp_path_factory):
         "n_genuine": 2,
         "n_forged": 4,
     }
-    meta = {
-        "model": config.to_dict(),
-        "preprocess": PreprocessConfig(height=96, width=96).to_dict(),
-        "validation": {"threshold": 0.5, "curve": curve},
-    }
-    save_model(build_model(config=config).eval(), stem, meta)
-    with served(Workbench(stem.with_suffix(".safetensors"))) as url:
+    weights = tiny_verifier.save(
+        tmp_path_factory.mktemp("weights") / "tiny",
+        validation={"threshold": 0.5, "curve": curve},
+    )
+    with served(Workbench(weights)) as url:
         yield url
 
 

@@ -18,10 +18,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_url(tiny_verifier, tmp_path_factory):
     from workbench.verification.workbench import Workbench
 
-    with served(Workbench(save_tiny_verifier(tmp_path_factory.mktemp("weights") / "tiny"))) as url:
+    weights = save_tiny_verifier(tiny_verifier, tmp_path_factory.mktemp("weights") / "tiny")
+    with served(Workbench(weights)) as url:
         yield url
 
 

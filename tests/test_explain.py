@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import synthetic_signature
-from workbench.config import ModelConfig, PreprocessConfig
+from tests.conftest import TINY_SIZE, synthetic_signature
+from workbench.config import ModelConfig
 from workbench.models import build_model, images_to_tensor
 from workbench.verification.attribution import (
     QuestionedAttribution,
@@ -15,37 +15,27 @@ from workbench.verification.attribution import (
     overlay_attribution,
 )
 
-SIZE = 96
+SIZE = TINY_SIZE
 
 
-def tiny_workbench(directory, *, head_gain: float = 300.0):
-    """A Workbench on an untrained 96 x 96 verifier, loaded (BatchNorm folded) like the app's.
+def tiny_workbench(tiny_verifier, directory, *, head_gain: float = 300.0):
+    """A Workbench on the session's untrained 96 x 96 verifier (``tiny_verifier``), loaded
+    (BatchNorm folded) like the app's.
 
     An untrained head barely moves its logits; ``head_gain`` scales the final layer so that the
     same-writer logit changes measurably between a signature and a blank page.
     """
-    from workbench.checkpoint import save_model
     from workbench.verification.workbench import Workbench
 
-    torch.manual_seed(0)
-    config = ModelConfig(input_height=SIZE, input_width=SIZE)
-    model = build_model(config=config).eval()
-    with torch.no_grad():
+    def amplify_head(model) -> None:
         model.classifier.weight.mul_(head_gain)
-    meta = {
-        "name": "tiny",
-        "model": config.to_dict(),
-        "preprocess": PreprocessConfig(height=SIZE, width=SIZE).to_dict(),
-        "validation": {"threshold": 0.5},
-    }
-    stem = directory / "tiny"
-    save_model(model, stem, meta)
-    return Workbench(stem.with_suffix(".safetensors"))
+
+    return Workbench(tiny_verifier.save(directory / "tiny", edit=amplify_head))
 
 
 @pytest.fixture(scope="module")
-def workbench(tmp_path_factory):
-    return tiny_workbench(tmp_path_factory.mktemp("weights"))
+def workbench(tiny_verifier, tmp_path_factory):
+    return tiny_workbench(tiny_verifier, tmp_path_factory.mktemp("weights"))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +139,8 @@ def test_integrated_gradients_attributes_nothing_to_blank_paper(workbench, pair)
 
 
 def test_gradcam_is_the_questioned_half_of_the_layer(workbench, pair):
-    """Recompute Grad-CAM by hand on backbone.final: relu(sum_c mean(dy/dA_c) * A_c), questioned half."""
+    """Recompute Grad-CAM by hand on backbone.final: relu(sum_c mean(dy/dA_c) * A_c), on the
+    questioned half."""
     reference, questioned = pair
     model = workbench.model
     raw = QuestionedAttribution(model, "gradcam").raw_attribution(reference, questioned)

@@ -8,27 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import TINY_SIZE
 from workbench import SignatureInputError
-from workbench.checkpoint import save_model
-from workbench.config import ModelConfig, PreprocessConfig
-from workbench.models import build_model, images_to_tensor
+from workbench.models import images_to_tensor
 from workbench.verification.workbench import Workbench
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    config = ModelConfig(input_height=64, input_width=64)
-    stem = tmp_path_factory.mktemp("w") / "tiny"
-    meta = {
-        "model": config.to_dict(),
-        "preprocess": PreprocessConfig(height=64, width=64).to_dict(),
-        "validation": {"threshold": 0.42},
-    }
-    save_model(build_model(config=config).eval(), stem, meta)
-    return stem.with_suffix(".safetensors")
+def weights(tiny_verifier, tmp_path_factory):
+    """The session's tiny verifier with a validation threshold that is not the 0.5 fallback."""
+    return tiny_verifier.save(tmp_path_factory.mktemp("w") / "tiny", validation={"threshold": 0.42})
 
 
 def test_verify_scores_each_reference_and_decides_on_the_mean(weights):
@@ -53,7 +44,7 @@ def test_verify_scores_each_reference_and_decides_on_the_mean(weights):
 
 def test_normalize_uses_the_weights_preprocessing(weights):
     result = Workbench(weights).normalize(EXAMPLES / "writer2_genuine_1.png")
-    assert result.image.shape == (64, 64)
+    assert result.image.shape == (TINY_SIZE, TINY_SIZE)
     assert result.grayscale.shape == result.original.shape
 
 
@@ -72,11 +63,12 @@ def test_explain_returns_block_heatmaps_and_cross_attention(weights):
     explanation = bench.explain(
         EXAMPLES / "writer1_genuine_1.png", EXAMPLES / "writer1_forgery_1.png"
     )
+    side = TINY_SIZE // 4  # after the stem; each transition halves it
     assert [m.shape for m in explanation.block_maps] == [
-        (2, 16, 16),
-        (2, 8, 8),
-        (2, 4, 4),
-        (2, 2, 2),
+        (2, side, side),
+        (2, side // 2, side // 2),
+        (2, side // 4, side // 4),
+        (2, side // 8, side // 8),
     ]
     np.testing.assert_array_equal(
         explanation.block_maps[0][0], explanation.block_maps[0][1]

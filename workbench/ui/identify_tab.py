@@ -1,8 +1,10 @@
-"""Identify tab: the slides' writer CLASSIFIER (closed set) against the Siamese VERIFIER (enrollment).
+"""Identify tab: the slides' writer CLASSIFIER (closed set) against the Siamese VERIFIER
+(enrollment).
 
 Writers a user enrolls or removes change that browser session's own gallery only: a ``gr.State``
 that starts empty (the shared synthetic writers are used) and holds a copy of them from the
-session's first enrollment or removal on. Nothing leaks to other users; it vanishes with the session.
+session's first enrollment or removal on. Nothing leaks to other users; it vanishes with the
+session.
 """
 
 from __future__ import annotations
@@ -41,9 +43,12 @@ def _comparison_markdown(path: Path) -> str:
         return "### Measured comparison\n\n" + path.read_text(encoding="utf-8")
     return (
         "### Measured comparison\n\nNot measured yet: train a classifier with held-out writers "
-        "(`python -m workbench.cli.identify train --data CORPUS --out weights --holdout-writers 10`), run "
-        "`python -m workbench.cli.identify compare --classifier weights/writer_classifier.safetensors "
-        f"--verifier weights/verifier.safetensors` and save its table as `{path.parent.name}/{path.name}`."
+        "(`python -m workbench.cli.identify train --data CORPUS --out weights "
+        "--holdout-writers 10`), run "
+        "`python -m workbench.cli.identify compare "
+        "--classifier weights/writer_classifier.safetensors "
+        "--verifier weights/verifier.safetensors` and save its table as "
+        f"`{path.parent.name}/{path.name}`."
     )
 
 
@@ -67,7 +72,8 @@ def _decision_markdown(result: Identification) -> str:
     if result.guesses:
         top = result.guesses[0]
         lines.append(
-            f"Classifier: **{top.writer}** ({100 * top.probability:.1f}%), necessarily one of its training writers."
+            f"Classifier: **{top.writer}** ({100 * top.probability:.1f}%), "
+            "necessarily one of its training writers."
         )
     lines += ["", f"*{result.classifier_note}*"]
     return "\n".join(lines)
@@ -90,7 +96,8 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
     with gr.Tab("Identify"):
         if workbench.model is None:
             gr.Markdown(
-                "**No verifier weights found** (`weights/verifier.safetensors`): identification is unavailable."
+                "**No verifier weights found** (`weights/verifier.safetensors`): "
+                "identification is unavailable."
             )
             return
         desk = desk or IdentificationDesk(workbench)
@@ -136,7 +143,8 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
             except (SignatureInputError, ValueError) as error:
                 raise gr.Error(str(error)) from None
             note = (
-                f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), no retraining. "
+                f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), "
+                "no retraining. "
                 "Identify one of their signatures: the verifier can rank them at once"
                 + ("; the classifier cannot name them." if not desk.classifier_knows(name) else ".")
             )
@@ -195,8 +203,9 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 label="Synthetic questioned signatures (enroll their writer below first)",
             )
         gr.Markdown(
-            "### Enroll a new writer\nA name and a few genuine signatures (files and/or a drawing). Writers you "
-            "enroll stay in your browser session only; the synthetic writers are shared demo writers."
+            "### Enroll a new writer\nA name and a few genuine signatures (files and/or a "
+            "drawing). Writers you enroll stay in your browser session only; the synthetic "
+            "writers are shared demo writers."
         )
         name = gr.Textbox(label="Writer's name", placeholder="e.g. Ada Lovelace", elem_id="i-name")
         with gr.Row():

@@ -1,26 +1,27 @@
-"""Verify tab: one or more reference signatures against a questioned one; explanations on request."""
+"""Verify tab: one or more reference signatures against a questioned one; explanations on
+request.
+"""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import gradio as gr
-import matplotlib.pyplot as plt
 
-from workbench.cli.examples import load_rows
 from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
 from workbench.ui.gpu import on_gpu
 from workbench.ui.inputs import drawing_to_file, file_paths
-from workbench.verification.attribution import QuestionedAttribution, overlay_attribution
-from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
-from workbench.verification.report import write_report
+from workbench.verification.examples import load_rows
+from workbench.verification.views import (
+    DEFAULT_METHOD,
+    METHODS,
+    examiner_report,
+    explanation_views,
+)
 from workbench.verification.workbench import Workbench
 
 EXAMPLES = EXAMPLES_DIR
-METHODS = {"Integrated Gradients": "integrated_gradients", "Grad-CAM": "gradcam"}
-DEFAULT_METHOD = "Integrated Gradients"
 
 
 def _inputs(references, drawn_reference, questioned, drawn_questioned) -> tuple[list[str], str]:
@@ -63,66 +64,16 @@ def _verdict_markdown(verdict, n_refs: int) -> str:
     aggregate = f"mean of {n_refs} references" if n_refs > 1 else "one reference"
     return (
         f"<h2 style='color:{colour}' id='verdict-label'>{label}</h2>\n\n"
-        f"**Score {verdict.score:.4f}** ({aggregate}) against threshold **{verdict.threshold:.4f}**: "
+        f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
+        f"**{verdict.threshold:.4f}**: "
         f"accepted when score >= threshold. The score is the network's probability that both "
         f"signatures come from the same writer."
-    )
-
-
-def _explanation(workbench: Workbench, reference: str, questioned: str, method: str):
-    """The pair's attention maps and the captum attribution (log-odds) on the questioned image."""
-    result = workbench.explain(reference, questioned)
-    attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
-    return result, attribution.attribute(result.reference, result.questioned)
-
-
-def explanation_views(
-    workbench: Workbench, reference: str, questioned: str, method: str = DEFAULT_METHOD
-):
-    """What the Explain button shows: (heatmap overlays with captions, the cross-attention
-    figure or None, the attribution overlay). Raises SignatureInputError / ValueError."""
-    result, saliency = _explanation(workbench, reference, questioned, method)
-    overlays = []
-    for i, maps in enumerate(result.block_maps, start=1):
-        if maps is None:
-            continue
-        overlays.append((overlay_heatmap(result.reference, maps[0]), f"block {i}: reference"))
-        overlays.append((overlay_heatmap(result.questioned, maps[1]), f"block {i}: questioned"))
-    figure = None
-    if result.cross_attention is not None:
-        figure = cross_attention_figure(*result.cross_attention)
-        plt.close(figure)
-    return overlays, figure, overlay_attribution(result.questioned, saliency)
-
-
-def examiner_report(
-    workbench: Workbench,
-    paths: list[str],
-    questioned: str,
-    threshold: float,
-    method: str = DEFAULT_METHOD,
-) -> Path:
-    """The examiner's HTML report of the comparison, written to a new temporary folder (the
-    explanation is of the first reference). Raises SignatureInputError / ValueError."""
-    verdict = workbench.verify(paths, questioned, threshold=threshold)
-    result, saliency = _explanation(workbench, paths[0], questioned, method)
-    folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
-    return write_report(
-        folder,
-        workbench,
-        paths,
-        questioned,
-        verdict,
-        explanation=result,
-        attribution=saliency,
-        attribution_method=METHODS[method],
     )
 
 
 def create_tab(workbench: Workbench) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context."""
     has_model = workbench.model is not None
-    validation = workbench.meta.get("validation", {})
 
     @on_gpu
     def verify(references, questioned, threshold, drawn_reference=None, drawn_questioned=None):
@@ -176,13 +127,14 @@ def create_tab(workbench: Workbench) -> None:
     with gr.Tab("Verify"):
         if not has_model:
             gr.Markdown(
-                "**No verifier weights found** (`weights/verifier.safetensors`): verification is unavailable."
+                "**No verifier weights found** (`weights/verifier.safetensors`): "
+                "verification is unavailable."
             )
             return
         gr.Markdown(
-            "Give one or more **reference** signatures known to be genuine and the **questioned** "
-            "signature. Each reference is scored against the questioned signature; the decision uses "
-            "the mean score."
+            "Give one or more **reference** signatures known to be genuine and the "
+            "**questioned** signature. Each reference is scored against the questioned "
+            "signature; the decision uses the mean score."
         )
         with gr.Row():
             references = gr.File(
@@ -191,7 +143,8 @@ def create_tab(workbench: Workbench) -> None:
                 file_types=["image"],
                 elem_id="v-refs",
             )
-            # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the examiner's file's.
+            # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the
+            # examiner's file's.
             questioned = gr.File(
                 label="Questioned signature",
                 file_count="single",
@@ -210,7 +163,9 @@ def create_tab(workbench: Workbench) -> None:
         with gr.Accordion("Or draw the signatures", open=False):
             with gr.Row():
                 drawn_reference = gr.Sketchpad(
-                    label="Draw a reference (added to the uploaded ones): pick the brush, then draw",
+                    label=(
+                        "Draw a reference (added to the uploaded ones): pick the brush, then draw"
+                    ),
                     type="numpy",
                     canvas_size=(600, 240),
                     elem_id="v-draw-ref",
@@ -221,7 +176,7 @@ def create_tab(workbench: Workbench) -> None:
                     canvas_size=(600, 240),
                     elem_id="v-draw-questioned",
                 )
-        default = float(validation.get("threshold", 0.5))
+        default = workbench.threshold
         threshold = gr.Slider(
             0.0,
             1.0,
@@ -287,7 +242,9 @@ def create_tab(workbench: Workbench) -> None:
                 elem_id="v-cross",
             )
             attribution_image = gr.Image(
-                label="Attribution on the questioned signature: where the score's log-odds come from",
+                label=(
+                    "Attribution on the questioned signature: where the score's log-odds come from"
+                ),
                 type="numpy",
                 interactive=False,
                 height=320,
