@@ -4,16 +4,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install chromium clean
+.PHONY: run test lint install chromium clean
 
 run: $(STAMP)
 	$(PY) app.py
 
-test: $(STAMP) chromium
+test: $(TEST_STAMP) chromium lint
 	$(PY) -m pytest
+
+# The formatter and linter (ruff, configured in pyproject.toml) must pass before the tests run.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 
 install: $(STAMP)
 
@@ -22,6 +28,10 @@ install: $(STAMP)
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 # Browser tests drive Debian's chromium (never `playwright install`).

@@ -1,4 +1,6 @@
-"""The Evaluate and Model card tabs in a real browser (same recipe and fixtures as test_app_browser.py)."""
+"""The Evaluate and Model card tabs in a real browser (same recipe and fixtures as
+test_app_browser.py).
+"""
 
 from __future__ import annotations
 

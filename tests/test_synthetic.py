@@ -171,7 +171,8 @@ def test_skilled_forgeries_are_not_trivial_for_a_correlation_baseline(output_dir
     (output_dir / "synthetic_baseline_eer.json").write_text(json.dumps(report, indent=1) + "\n")
     record_property("skilled_forgery_eer", skilled_eer)
     print(
-        f"correlation baseline: skilled-forgery EER {skilled_eer:.3f}, random-forgery EER {random_eer:.3f}"
+        f"correlation baseline: skilled-forgery EER {skilled_eer:.3f}, "
+        f"random-forgery EER {random_eer:.3f}"
     )
     assert skilled_eer > 0.10
     assert random_eer < skilled_eer

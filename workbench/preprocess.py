@@ -1,4 +1,5 @@
-"""Signature preprocessing: loading, grayscale normalization (eq. 1), moment normalization (eq. 2-5).
+"""Signature preprocessing: loading, grayscale normalization (eq. 1), moment normalization
+(eq. 2-5).
 
 Pure functions on numpy arrays; DESIGN.md section 1 fixes how the paper is read. Images are
 2-D ``uint8`` arrays of grey levels 0..255 with dark ink on light paper.
@@ -173,7 +174,8 @@ def array_to_gray(array: np.ndarray) -> np.ndarray:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
         raise SignatureInputError(
-            f"An image array must be H x W, H x W x 3 (RGB) or H x W x 4 (RGBA); got shape {a.shape}."
+            f"An image array must be H x W, H x W x 3 (RGB) or H x W x 4 (RGBA); "
+            f"got shape {a.shape}."
         )
     values = _to_unit_float(a)
     if values.ndim == 3:

@@ -69,12 +69,14 @@ def safe_extract(
             members = handle.infolist()
             if len(members) > max_members:
                 raise SignatureInputError(
-                    f"The zip holds {len(members)} entries, more than the {max_members} allowed; evaluate a "
-                    "subset of writers or use `python -m workbench.cli.evaluate` on a folder."
+                    f"The zip holds {len(members)} entries, more than the {max_members} allowed; "
+                    "evaluate a subset of writers or use `python -m workbench.cli.evaluate` on a "
+                    "folder."
                 )
             if sum(m.file_size for m in members) > max_bytes:
                 raise SignatureInputError(
-                    f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; upload a smaller corpus."
+                    f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; "
+                    "upload a smaller corpus."
                 )
             for member in members:
                 relative = _member_path(member.filename)
@@ -91,7 +93,8 @@ def safe_extract(
                 target = root.joinpath(*relative.parts)
                 if root not in target.resolve().parents:
                     raise SignatureInputError(
-                        f"The zip holds a path that leaves its folder ({member.filename!r}); it was refused."
+                        f"The zip holds a path that leaves its folder ({member.filename!r}); "
+                        "it was refused."
                     )
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with handle.open(member) as source, open(target, "wb") as out:
@@ -99,7 +102,8 @@ def safe_extract(
                         total += len(block)
                         if total > max_bytes:
                             raise SignatureInputError(
-                                f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; upload a smaller corpus."
+                                f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; "
+                                "upload a smaller corpus."
                             )
                         out.write(block)
                 written += 1

@@ -47,7 +47,8 @@ class Corpus:
 
     Attributes:
         root: the folder the record paths are relative to.
-        layout: the reader that read it (``bhsig``, ``writer-folders``, ``cedar``, ``genuine-only``).
+        layout: the reader that read it (``bhsig``, ``writer-folders``, ``cedar``,
+            ``genuine-only``).
         records: sorted by writer, kind and index.
         duplicates: records removed by deduplication (empty until ``dedupe`` runs).
         unmatched: image files under the root that the layout does not describe.

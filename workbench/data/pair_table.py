@@ -58,8 +58,8 @@ def read_pair_table(
     missing = [c for c in CSV_COLUMNS if c not in columns]
     if missing:
         raise SignatureInputError(
-            f"{name} lacks the column(s) {', '.join(missing)}; the pairs CSV needs a header row with "
-            "reference, questioned, label (1 = genuine pair, 0 = forgery)."
+            f"{name} lacks the column(s) {', '.join(missing)}; the pairs CSV needs a header "
+            "row with reference, questioned, label (1 = genuine pair, 0 = forgery)."
         )
     if not rows:
         raise SignatureInputError(f"{name} has a header but no pairs.")
@@ -71,7 +71,8 @@ def read_pair_table(
             label = -1.0
         if label not in (0.0, 1.0):
             raise SignatureInputError(
-                f"{name}, line {line}: label {row['label']!r} must be 1 (genuine pair) or 0 (forgery)."
+                f"{name}, line {line}: label {row['label']!r} must be 1 (genuine pair) or "
+                "0 (forgery)."
             )
         pairs.append(
             Pair(
@@ -93,6 +94,7 @@ def read_pair_table(
     if absent:
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         raise SignatureInputError(
-            f"{len(absent)} path(s) of {name} are not in the zip: {shown}. Paths must be relative to the zip's root."
+            f"{len(absent)} path(s) of {name} are not in the zip: {shown}. "
+            "Paths must be relative to the zip's root."
         )
     return pairs, found

@@ -21,7 +21,8 @@ def split_pairs(
     random_forgeries: int = 0,
     deduplicate: bool = True,
 ) -> tuple[list[Pair], list[dict]]:
-    """The pairs of ``split`` (``train``, ``val``, ``test``, ``trainval`` or ``all``) of each corpus.
+    """The pairs of ``split`` (``train``, ``val``, ``test``, ``trainval`` or ``all``) of each
+    corpus.
 
     Args:
         data: corpus folders.

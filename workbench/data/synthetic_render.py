@@ -152,7 +152,9 @@ def lognormal_trajectory(
 def resample_path(
     points: np.ndarray, values: np.ndarray, step: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a polyline at equal arc-length ``step`` (pixels), interpolating ``values`` (T, k)."""
+    """Resample a polyline at equal arc-length ``step`` (pixels), interpolating ``values``
+    (T, k).
+    """
     seg = np.hypot(*np.diff(points, axis=0).T)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     n = max(2, int(arc[-1] / step) + 1)

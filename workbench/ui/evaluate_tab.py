@@ -1,4 +1,6 @@
-"""Evaluate tab: score an uploaded corpus (.zip, optionally with a CSV of pairs) with the loaded verifier."""
+"""Evaluate tab: score an uploaded corpus (.zip, optionally with a CSV of pairs) with the
+loaded verifier.
+"""
 
 from __future__ import annotations
 
@@ -45,15 +47,17 @@ def create_tab(workbench: Workbench) -> None:
     with gr.Tab("Evaluate"):
         if workbench.model is None:
             gr.Markdown(
-                "**No verifier weights found** (`weights/verifier.safetensors`): evaluation is unavailable."
+                "**No verifier weights found** (`weights/verifier.safetensors`): "
+                "evaluation is unavailable."
             )
             return
         gr.Markdown(
-            "Measure the loaded verifier on your own corpus. Upload a **.zip** of the corpus folder in "
-            "any layout the readers know (BHSig names, CEDAR names, `<writer>/genuine` + `<writer>/forged` "
-            "folders): every genuine-genuine and genuine-forgery pair of every writer is scored. Or add a "
-            "**CSV of pairs** with the columns `reference`, `questioned`, `label` (1 = genuine pair, "
-            "0 = forgery), paths relative to the zip's root. Accepted as genuine when score >= threshold."
+            "Measure the loaded verifier on your own corpus. Upload a **.zip** of the corpus "
+            "folder in any layout the readers know (BHSig names, CEDAR names, "
+            "`<writer>/genuine` + `<writer>/forged` folders): every genuine-genuine and "
+            "genuine-forgery pair of every writer is scored. Or add a **CSV of pairs** with the "
+            "columns `reference`, `questioned`, `label` (1 = genuine pair, 0 = forgery), paths "
+            "relative to the zip's root. Accepted as genuine when score >= threshold."
         )
         with gr.Row():
             archive = gr.File(label="Corpus (.zip)", elem_id="e-zip")

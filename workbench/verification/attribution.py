@@ -102,12 +102,14 @@ def _check_image(name: str, image: np.ndarray, shape: tuple[int, int] | None) ->
     array = np.asarray(image)
     if array.ndim != 2 or array.dtype != np.uint8:
         raise ValueError(
-            f"The {name} image must be a normalized uint8 (H, W) array (Workbench.normalize(...).image), "
+            f"The {name} image must be a normalized uint8 (H, W) array "
+            "(Workbench.normalize(...).image), "
             f"not {array.dtype} {array.shape}."
         )
     if shape is not None and array.shape != shape:
         raise ValueError(
-            f"The {name} image is {array.shape[0]}x{array.shape[1]}; the reference is {shape[0]}x{shape[1]}: normalize both with the same Workbench."
+            f"The {name} image is {array.shape[0]}x{array.shape[1]}; the reference is "
+            f"{shape[0]}x{shape[1]}: normalize both with the same Workbench."
         )
     return array
 
@@ -184,7 +186,8 @@ class QuestionedAttribution:
             )
         if n_steps < 2 or internal_batch_size < 1:
             raise ValueError(
-                f"n_steps must be >= 2 and internal_batch_size >= 1 (got {n_steps}, {internal_batch_size})."
+                f"n_steps must be >= 2 and internal_batch_size >= 1 "
+                f"(got {n_steps}, {internal_batch_size})."
             )
         if output not in OUTPUTS:
             raise ValueError(f"Unknown output {output!r}: choose one of {', '.join(OUTPUTS)}.")
@@ -268,7 +271,8 @@ class QuestionedAttribution:
         if cam.shape[0] != 2 * query.shape[0]:
             raise ValueError(
                 f"Grad-CAM's layer returned a batch of {cam.shape[0]}; expected both branches "
-                f"({2 * query.shape[0]}): choose a backbone layer that sees the references and the questioned."
+                f"({2 * query.shape[0]}): choose a backbone layer that sees the references and "
+                "the questioned."
             )
         questioned_half = cam[query.shape[0] :].detach().float().cpu()
         upsampled = LayerAttribution.interpolate(
