@@ -8,6 +8,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from workbench.config import DEFAULT_VERIFIER  # noqa: E402
 from workbench.ui import (  # noqa: E402  # noqa: E402
     evaluate_tab,
     identify_tab,  # noqa: E402
@@ -15,7 +16,7 @@ from workbench.ui import (  # noqa: E402  # noqa: E402
     preprocess_tab,
     verify_tab,
 )
-from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench  # noqa: E402
+from workbench.verification.workbench import Workbench  # noqa: E402
 
 TITLE = "Signature Workbench"
 
@@ -23,7 +24,7 @@ TITLE = "Signature Workbench"
 def build_app(workbench: Workbench | None = None) -> gr.Blocks:
     """The whole app, ready to ``launch``."""
     if workbench is None:
-        weights = os.environ.get("SIGNATURE_WEIGHTS", str(DEFAULT_WEIGHTS))
+        weights = os.environ.get("SIGNATURE_WEIGHTS", str(DEFAULT_VERIFIER))
         workbench = Workbench(weights if os.path.exists(weights) else None)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(

@@ -54,7 +54,7 @@ def test_evaluate_tab_explains_a_file_that_is_not_a_zip(page, tmp_path, output_d
 
 
 def test_model_card_tab_shows_the_card_and_the_loaded_model(page, output_dir):  # noqa: F811
-    from workbench.verification.workbench import DEFAULT_WEIGHTS
+    from workbench.config import DEFAULT_VERIFIER as DEFAULT_WEIGHTS
 
     if not (DEFAULT_WEIGHTS.parent / "MODEL_CARD.md").exists():
         pytest.skip("weights/MODEL_CARD.md is absent")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from workbench.config import FALLBACK_THRESHOLD
+
 
 def _check(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels, dtype=int).ravel()
@@ -68,7 +70,7 @@ def auc(labels, scores) -> float:
     return float(roc_auc_score(y, s))
 
 
-def summary(labels, scores, *, threshold: float = 0.5) -> dict[str, float]:
+def summary(labels, scores, *, threshold: float = FALLBACK_THRESHOLD) -> dict[str, float]:
     """FAR, FRR, accuracy at ``threshold``, EER (with its threshold) and AUC."""
     out = far_frr(labels, scores, threshold)
     out["eer"], out["eer_threshold"] = eer(labels, scores)

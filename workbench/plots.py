@@ -13,6 +13,7 @@ from scipy.stats import norm  # noqa: E402
 from sklearn.metrics import det_curve, roc_curve  # noqa: E402
 
 from workbench import metrics  # noqa: E402
+from workbench.config import FALLBACK_THRESHOLD  # noqa: E402
 
 
 def roc_figure(labels, scores, *, title: str = "") -> plt.Figure:
@@ -65,7 +66,7 @@ def histogram_figure(
     bins = np.linspace(0, 1, 41)
     ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="genuine pairs", color="tab:green")
     ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="forgery pairs", color="tab:red")
-    for name, value in (thresholds or {"0.5": 0.5}).items():
+    for name, value in (thresholds or {str(FALLBACK_THRESHOLD): FALLBACK_THRESHOLD}).items():
         ax.axvline(value, ls="--", c="k", lw=1)
         ax.text(value, ax.get_ylim()[1] * 0.95, f" {name}", fontsize=8)
     ax.set(

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from workbench import engine
-from workbench.config import EXAMPLES_DIR, ModelConfig
+from workbench.config import DEFAULT_VERIFIER, EXAMPLES_DIR, INPUT_SIZE, ModelConfig
 from workbench.losses import focal_contrast_loss
 from workbench.models import build_model
 from workbench.models.fusion import fuse_for_inference
@@ -129,7 +129,7 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.cli.bench", description=__doc__)
     parser.add_argument("--config", choices=["compact", "paper"], default="compact")
-    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--input-size", type=int, default=INPUT_SIZE)
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (0 = torch's default)"
     )
@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.app:
-        from workbench.verification.workbench import DEFAULT_WEIGHTS
-
-        timings = bench_app(args.weights or str(DEFAULT_WEIGHTS), args.repeats)
+        timings = bench_app(args.weights or str(DEFAULT_VERIFIER), args.repeats)
         result = {
             "app": True,
             **timings,

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from workbench.cli import run_subcommand
+from workbench.config import INPUT_SIZE
 from workbench.data.corpus import FORGED, GENUINE, Corpus
 from workbench.data.dedupe import dedupe
 from workbench.data.pairs import make_pairs, write_pairs_csv
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one for all corpora or one per --data: bhsig-b, bhsig-h, cedar or TRAIN/TEST[/VAL]",
     )
     p.add_argument("--out", required=True, help="the pack file to write (.npz)")
-    p.add_argument("--input-size", default="224", help="S (square) or HxW, e.g. 112x336")
+    p.add_argument("--input-size", default=str(INPUT_SIZE), help="S (square) or HxW, e.g. 112x336")
     p.add_argument("--seed", type=int, default=0, help="seed of the writer splits")
     p.add_argument("--val-writers", type=float, help="validation writers (count or fraction)")
     p.add_argument(

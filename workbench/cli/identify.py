@@ -22,7 +22,7 @@ from workbench import engine
 from workbench.augment import augment_batch, light_affine
 from workbench.checkpoint import save_model
 from workbench.cli import run_subcommand
-from workbench.config import FALLBACK_THRESHOLD, PreprocessConfig
+from workbench.config import FALLBACK_THRESHOLD, INPUT_SIZE, PreprocessConfig
 from workbench.data.batches import ImageBatches
 from workbench.data.image_bank import ImageBank
 from workbench.identification.classifier import (
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout-writers", type=int, default=0, help="writers kept out of training entirely"
     )
-    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--input-size", type=int, default=INPUT_SIZE)
     p.add_argument("--augment", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps", type=int, default=50, help="batches per epoch")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--input-size", type=int, default=INPUT_SIZE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--device", default=engine.default_device(), help="cpu or cuda (default: cuda when present)"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from workbench import engine
-from workbench.augment import augment_batch, light_affine
+from workbench.augment import pair_augmenter
 from workbench.checkpoint import read_card, save_model
 from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConfig
 from workbench.data.batches import PairBatches
@@ -31,6 +31,7 @@ from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
 from workbench.losses import LOSSES
 from workbench.models import build_model
+from workbench.training_state import load_training_state, save_training_state
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,54 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.* if present")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
-
-
-def _augmenter(seed: int):
-    affine = light_affine()
-    generator = torch.Generator().manual_seed(seed)
-
-    def augment(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x1, x2 = augment_batch(x1, affine), augment_batch(x2, affine)
-        swap = torch.rand(x1.shape[0], generator=generator) < 0.5
-        a = torch.where(swap[:, None, None, None], x2, x1)
-        b = torch.where(swap[:, None, None, None], x1, x2)
-        return a, b
-
-    return augment
-
-
-def _save_state(out: Path, model, optimizer, state: dict) -> None:
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "last.safetensors")
-    )
-    tensors, scalars = {}, {}
-    for index, values in optimizer.state_dict()["state"].items():
-        for key, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{key}"] = value.contiguous()
-            else:
-                scalars[f"{index}.{key}"] = value
-    save_file(tensors, str(out / "last_optimizer.safetensors"))
-    state = {
-        **state,
-        "optimizer_param_groups": optimizer.state_dict()["param_groups"],
-        "optimizer_scalars": scalars,
-    }
-    (out / "last.json").write_text(json.dumps(state, indent=1) + "\n")
-
-
-def _load_state(out: Path, model, optimizer) -> dict:
-    state = json.loads((out / "last.json").read_text())
-    model.load_state_dict(load_file(str(out / "last.safetensors")))
-    per_param: dict[int, dict] = {}
-    for key, value in load_file(str(out / "last_optimizer.safetensors")).items():
-        index, name = key.split(".", 1)
-        per_param.setdefault(int(index), {})[name] = value
-    for key, value in state["optimizer_scalars"].items():
-        index, name = key.split(".", 1)
-        per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer_param_groups"]})
-    return state
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -270,10 +223,10 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = LOSSES[args.loss]
-    augment = _augmenter(args.seed) if args.augment else None
+    augment = pair_augmenter(args.seed) if args.augment else None
     state = {"epoch": 0, "pairs_seen": 0, "seconds": 0.0, "best": None}
     if args.resume and (out / "last.json").exists():
-        state = _load_state(out, engine.unwrap(model), optimizer)
+        state = load_training_state(out, engine.unwrap(model), optimizer)
         if ctx.is_main:
             print(
                 f"resumed after epoch {state['epoch']} ({state['pairs_seen']} pairs seen)",
@@ -340,7 +293,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             print(json.dumps(record), file=log_file, flush=True)
             if not args.quiet:
                 print(json.dumps(record), file=sys.stderr)
-            _save_state(out, engine.unwrap(model), optimizer, state)
+            save_training_state(out, engine.unwrap(model), optimizer, state)
         if args.max_minutes and state["seconds"] >= 60 * args.max_minutes:
             if ctx.is_main:
                 print(

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.config import DEFAULT_CLASSIFIER
+from workbench.config import DEFAULT_CLASSIFIER, WEIGHTS_DIR
 from workbench.errors import SignatureInputError
 from workbench.identification.gallery import Gallery, Match, verifier_scorer
 from workbench.preprocess import ImageSource, array_to_gray
-from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
+from workbench.verification.workbench import Workbench
 
 if TYPE_CHECKING:
     from workbench.checkpoint import WeightsCard
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COMPARISON = DEFAULT_WEIGHTS.parent / "identification.md"
+DEFAULT_COMPARISON = WEIGHTS_DIR / "identification.md"
 SYNTHETIC_SEED = 2026
 SYNTHETIC_NAME = "synthetic writer {}"
 MAX_NAME_LENGTH = 80

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.config import INPUT_SIZE
+
 
 @dataclass(frozen=True)
 class WriterClassifierConfig:
@@ -30,8 +32,8 @@ class WriterClassifierConfig:
     pooled: int = 4
     dense: int = 256
     dropout: float = 0.3
-    input_height: int = 224
-    input_width: int = 224
+    input_height: int = INPUT_SIZE
+    input_width: int = INPUT_SIZE
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,8 +7,8 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.checkpoint import WeightsCard, read_card
-from workbench.config import FALLBACK_THRESHOLD
-from workbench.verification.workbench import DEFAULT_WEIGHTS, Workbench
+from workbench.config import FALLBACK_THRESHOLD, WEIGHTS_DIR
+from workbench.verification.workbench import Workbench
 
 CARD_NAME = "MODEL_CARD.md"
 
@@ -20,7 +20,7 @@ def weights_folder(workbench: Workbench) -> Path:
         value = getattr(workbench, attribute, None)
         if isinstance(value, (str, Path)) and str(value):
             return Path(value).parent
-    return DEFAULT_WEIGHTS.parent
+    return WEIGHTS_DIR
 
 
 def _card_sha(folder: Path) -> set[str]:

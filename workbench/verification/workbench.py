@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.config import DEFAULT_VERIFIER, PreprocessConfig
+from workbench.config import PreprocessConfig
 from workbench.errors import SignatureInputError
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
 
 if TYPE_CHECKING:
     from workbench.checkpoint import WeightsCard
-
-DEFAULT_WEIGHTS = DEFAULT_VERIFIER
 
 
 @dataclass(frozen=True)
