@@ -174,3 +174,15 @@ def test_cuda_is_refused_clearly_where_there_is_none():
     with pytest.raises(ValueError, match="no CUDA"):
         engine.init_distributed("cuda")
     assert engine.default_device() == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_predict_on_cuda_agrees_with_the_cpu_under_bf16_autocast(bank):
+    paths = sorted(bank.index)
+    images = bank.get(paths)
+    torch.manual_seed(0)
+    model = build_model(config=ModelConfig(input_height=32, input_width=32)).eval()
+    on_cpu = engine.predict(model, array_batches(images, images[::-1].copy()))
+    gpu = torch.device("cuda")
+    on_gpu = engine.predict(model.to(gpu), array_batches(images, images[::-1].copy()), gpu)
+    assert on_gpu == pytest.approx(on_cpu, abs=0.05)

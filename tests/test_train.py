@@ -246,3 +246,15 @@ def test_training_from_a_pack_matches_training_from_the_folders(corpus, tmp_path
     assert all(torch.equal(f1[k], f2[k]) for k in f1)
     missing = ["--pack", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x")]
     assert train.main(common + missing) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_a_short_training_run_on_cuda_exports_weights_the_cpu_reads(corpus, tmp_path):
+    out = tmp_path / "cuda"
+    args = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "48", "--epochs"]
+    args += ["1", "--pairs-per-epoch", "128", "--device", "cuda", "--quiet", "--out", str(out)]
+    assert train.main(args) == 0
+    card = json.loads((out / "cuda.json").read_text())
+    assert card["training"]["device"] == "cuda" and 0.0 <= card["validation"]["threshold"] <= 1.0
+    model, _, _ = load_verifier(out / "cuda")
+    assert next(model.parameters()).device.type == "cpu"

@@ -14,9 +14,8 @@ import torch
 from workbench import engine
 from workbench.checkpoint import WeightsCard, load_module, save_model
 from workbench.config import ModelConfig, PreprocessConfig
-from workbench.data.batches import WriterSampledBatches
+from workbench.data.batches import WriterSampledBatches, array_batches
 from workbench.data.image_bank import ImageBank
-from workbench.models import images_to_tensor
 from workbench.models.embedding import (
     EmbeddingConfig,
     EmbeddingSiamese,
@@ -133,6 +132,10 @@ def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, WeightsCard, 
     return load_module(weights, architecture="embedding_siamese")
 
 
+def _unit(embeddings: torch.Tensor) -> torch.Tensor:
+    return embeddings  # the model's embeddings are already unit vectors
+
+
 def embedding_scorer(model: EmbeddingSiamese):
     """A ``Gallery`` scorer: similarity ``1 - d / 2`` of the embeddings.
 
@@ -149,8 +152,10 @@ def embedding_scorer(model: EmbeddingSiamese):
         if key not in cache:
             if len(cache) > 4096:
                 cache.clear()
-            with torch.inference_mode():
-                cache[key] = model(images_to_tensor(images))
+            batches = array_batches(images)
+            cache[key] = torch.from_numpy(
+                engine.predict(model, batches, output=_unit, dtype=np.float32)
+            )
         return cache[key]
 
     def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
