@@ -239,6 +239,8 @@ def test_training_from_a_pack_matches_training_from_the_folders(corpus, tmp_path
     assert second["val_eer"] == first["val_eer"] and second["pairs"] == 96
     card = json.loads((packed / "packed.json").read_text())
     assert card["data"][0]["pack"] == str(pack) and card["model"]["input_height"] == 48
+    # The split it was trained on is recorded as evaluate reads it (protocol and seed).
+    assert card["training"]["protocol"] == ["14/6/4"] and card["training"]["split_seed"] == 0
     f1, f2 = (
         load_file(str(folders / "folders.safetensors")),
         load_file(str(packed / "packed.safetensors")),

@@ -316,13 +316,21 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     best = state["best"]
     model = build_model(config=config)
     model.load_state_dict(load_file(str(out / "best.safetensors")))
+    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "resume")}
+    if pack is not None:  # the split the pack was made with, so that evaluate can re-derive it
+        arguments |= {
+            "data": [source["path"] for source in pack.sources],
+            "protocol": [source["protocol"] for source in pack.sources],
+            "split_seed": pack.seed,
+            "val_writers": pack.val_writers,
+        }
     meta = {
         "name": name,
         "architecture": "siamese_densenet36",
         "model": config.to_dict(),
         "preprocess": pre.to_dict(),
         "training": {
-            **{k: v for k, v in vars(args).items() if k not in ("quiet", "resume")},
+            **arguments,
             "optimizer": "Adam",
             "batch_size": args.batch_size,
             "epochs_run": state["epoch"],
