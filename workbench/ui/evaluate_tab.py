@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from workbench.errors import SignatureInputError
+from workbench.ui.wiring import bind
 from workbench.verification.corpus_eval import evaluate_archive
 from workbench.verification.workbench import Workbench
 
@@ -17,33 +18,37 @@ def _path(file) -> str | None:
     return file if isinstance(file, str) else getattr(file, "name", str(file))
 
 
+def evaluate(
+    workbench: Workbench,
+    archive,
+    pairs_csv,
+    progress=gr.Progress(),  # noqa: B008  (Gradio injects the tracker)
+):
+    """Metrics, ROC, DET, score histogram and per-pair scores CSV of a corpus (``/evaluate``)."""
+    if not _path(archive):
+        raise gr.Error("Upload a .zip of the corpus first.")
+    try:
+        result = evaluate_archive(
+            workbench,
+            _path(archive),
+            _path(pairs_csv),
+            progress=lambda f, message: progress(f, desc=message),
+        )
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    if result.left_out:
+        gr.Warning(f"{len(result.left_out)} image(s) could not be preprocessed and were left out.")
+    return (
+        result.metrics.rows(),
+        result.roc,
+        result.det,
+        result.histogram,
+        str(result.scores_csv),
+    )
+
+
 def create_tab(workbench: Workbench) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context."""
-
-    def run(archive, pairs_csv, progress=gr.Progress()):  # noqa: B008  (Gradio injects the tracker)
-        if not _path(archive):
-            raise gr.Error("Upload a .zip of the corpus first.")
-        try:
-            result = evaluate_archive(
-                workbench,
-                _path(archive),
-                _path(pairs_csv),
-                progress=lambda f, message: progress(f, desc=message),
-            )
-        except (SignatureInputError, ValueError) as error:
-            raise gr.Error(str(error)) from None
-        if result.left_out:
-            gr.Warning(
-                f"{len(result.left_out)} image(s) could not be preprocessed and were left out."
-            )
-        return (
-            result.metrics.rows(),
-            result.roc,
-            result.det,
-            result.histogram,
-            str(result.scores_csv),
-        )
-
     with gr.Tab("Evaluate"):
         if workbench.model is None:
             gr.Markdown(
@@ -76,7 +81,7 @@ def create_tab(workbench: Workbench) -> None:
         histogram = gr.Plot(label="Score histogram", elem_id="e-hist")
         scores = gr.File(label="Per-pair scores (CSV)", interactive=False, elem_id="e-csv-out")
         run_button.click(
-            run,
+            bind(evaluate, workbench),
             inputs=[archive, pairs_csv],
             outputs=[table, roc, det, histogram, scores],
             api_name="evaluate",

@@ -24,6 +24,7 @@ from workbench.identification.desk import (
 )
 from workbench.identification.gallery import Gallery
 from workbench.ui.inputs import file_paths
+from workbench.ui.wiring import bind
 from workbench.verification.workbench import Workbench
 
 EXAMPLES = EXAMPLES_DIR
@@ -85,6 +86,72 @@ def _verdict(rank: int, accepted: bool) -> str:
     return "match" if accepted else "below threshold"
 
 
+def _session(desk: IdentificationDesk, gallery: Gallery | None) -> Gallery:
+    """``gallery``, or the session's own copy of the shared writers when it has none yet."""
+    return desk.session_gallery() if gallery is None else gallery
+
+
+def identify(desk: IdentificationDesk, questioned, drawn, gallery):
+    """The decision, the classifier's top 5 and the verifier's ranking (``/identify``)."""
+    source = questioned or drawn_signature(drawn)
+    if source is None:
+        raise gr.Error("Upload or draw the questioned signature first.")
+    try:
+        result = desk.identify(
+            source, top=5, gallery=gallery if gallery is not None else desk.gallery
+        )
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    guesses = [[i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(result.guesses, start=1)]
+    if not desk.has_classifier:
+        guesses = [["-", "(no classifier loaded)", "-"]]
+    ranking = [
+        [
+            i,
+            m.writer,
+            f"{m.score:.4f}",
+            ", ".join(f"{s:.3f}" for s in m.scores),
+            _verdict(i, result.accepted),
+        ]
+        for i, m in enumerate(result.matches, start=1)
+    ]
+    return _decision_markdown(result), guesses, ranking
+
+
+def enroll(desk: IdentificationDesk, name, files, drawn, gallery):
+    """Enroll a writer in the session's gallery: a note, the writers, the gallery (``/enroll``)."""
+    gallery = _session(desk, gallery)
+    sources = file_paths(files)
+    drawing = drawn_signature(drawn)
+    if drawing is not None:
+        sources.append(drawing)
+    try:
+        name = desk.enroll(name, sources, gallery=gallery)
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    note = (
+        f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), "
+        "no retraining. "
+        "Identify one of their signatures: the verifier can rank them at once"
+        + ("; the classifier cannot name them." if not desk.classifier_knows(name) else ".")
+    )
+    return note, _writers_table(desk, gallery), gallery
+
+
+def remove(desk: IdentificationDesk, name, gallery):
+    """Remove a writer from the session's gallery (``/remove_writer``)."""
+    gallery = _session(desk, gallery)
+    try:
+        desk.remove(name, gallery=gallery)
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    return (
+        f"Removed **{name.strip()}** from your enrolled writers.",
+        _writers_table(desk, gallery),
+        gallery,
+    )
+
+
 def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context.
 
@@ -101,66 +168,6 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
             )
             return
         desk = desk or IdentificationDesk(workbench)
-
-        def session(gallery: Gallery | None) -> Gallery:
-            return desk.session_gallery() if gallery is None else gallery
-
-        def identify(questioned, drawn, gallery):
-            source = questioned or drawn_signature(drawn)
-            if source is None:
-                raise gr.Error("Upload or draw the questioned signature first.")
-            try:
-                result = desk.identify(
-                    source, top=5, gallery=gallery if gallery is not None else desk.gallery
-                )
-            except (SignatureInputError, ValueError) as error:
-                raise gr.Error(str(error)) from None
-            guesses = [
-                [i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(result.guesses, start=1)
-            ]
-            if not desk.has_classifier:
-                guesses = [["-", "(no classifier loaded)", "-"]]
-            ranking = [
-                [
-                    i,
-                    m.writer,
-                    f"{m.score:.4f}",
-                    ", ".join(f"{s:.3f}" for s in m.scores),
-                    _verdict(i, result.accepted),
-                ]
-                for i, m in enumerate(result.matches, start=1)
-            ]
-            return _decision_markdown(result), guesses, ranking
-
-        def enroll(name, files, drawn, gallery):
-            gallery = session(gallery)
-            sources = file_paths(files)
-            drawing = drawn_signature(drawn)
-            if drawing is not None:
-                sources.append(drawing)
-            try:
-                name = desk.enroll(name, sources, gallery=gallery)
-            except (SignatureInputError, ValueError) as error:
-                raise gr.Error(str(error)) from None
-            note = (
-                f"Enrolled **{name}** with {len(gallery.references(name))} reference(s), "
-                "no retraining. "
-                "Identify one of their signatures: the verifier can rank them at once"
-                + ("; the classifier cannot name them." if not desk.classifier_knows(name) else ".")
-            )
-            return note, _writers_table(desk, gallery), gallery
-
-        def remove(name, gallery):
-            gallery = session(gallery)
-            try:
-                desk.remove(name, gallery=gallery)
-            except (SignatureInputError, ValueError) as error:
-                raise gr.Error(str(error)) from None
-            return (
-                f"Removed **{name.strip()}** from your enrolled writers.",
-                _writers_table(desk, gallery),
-                gallery,
-            )
 
         gr.Markdown(EXPLANATION)
         gallery_state = gr.State(None)
@@ -249,19 +256,19 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
             )
         gr.Markdown(_comparison_markdown(DEFAULT_COMPARISON), elem_id="i-comparison")
         run.click(
-            identify,
+            bind(identify, desk),
             inputs=[questioned, drawn, gallery_state],
             outputs=[decision, classifier_table, verifier_table],
             api_name="identify",
         )
         enroll_button.click(
-            enroll,
+            bind(enroll, desk),
             inputs=[name, files, enroll_drawn, gallery_state],
             outputs=[status, writers, gallery_state],
             api_name="enroll",
         )
         remove_button.click(
-            remove,
+            bind(remove, desk),
             inputs=[name, gallery_state],
             outputs=[status, writers, gallery_state],
             api_name="remove_writer",

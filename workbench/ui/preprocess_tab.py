@@ -7,6 +7,7 @@ import numpy as np
 
 from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
+from workbench.ui.wiring import bind
 from workbench.verification.workbench import Workbench
 
 EXAMPLES = EXAMPLES_DIR
@@ -26,18 +27,21 @@ def _record_table(record) -> list[list[str]]:
     ]
 
 
+def normalize(
+    workbench: Workbench, path: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
+    """The loaded, eq. 1 and eq. 2-5 images and what was measured (``/normalize``)."""
+    if not path:
+        raise gr.Error("Upload a signature image first (PNG, JPEG, TIFF, BMP or WebP).")
+    try:
+        result = workbench.normalize(path)
+    except SignatureInputError as error:
+        raise gr.Error(str(error)) from None
+    return result.original, result.grayscale, result.image, _record_table(result.record)
+
+
 def create_tab(workbench: Workbench) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context."""
-
-    def run(path: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
-        if not path:
-            raise gr.Error("Upload a signature image first (PNG, JPEG, TIFF, BMP or WebP).")
-        try:
-            result = workbench.normalize(path)
-        except SignatureInputError as error:
-            raise gr.Error(str(error)) from None
-        return result.original, result.grayscale, result.image, _record_table(result.record)
-
     with gr.Tab("Preprocess"):
         gr.Markdown(
             "Every signature goes through the paper's preprocessing before the network sees it: "
@@ -76,7 +80,7 @@ def create_tab(workbench: Workbench) -> None:
         if examples:
             gr.Examples(examples=examples, inputs=source, label="Synthetic examples")
         button.click(
-            run,
+            bind(normalize, workbench),
             inputs=source,
             outputs=[original, grayscale, normalized, table],
             api_name="normalize",

@@ -12,6 +12,7 @@ from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
 from workbench.ui.gpu import on_gpu
 from workbench.ui.inputs import drawing_to_file, file_paths
+from workbench.ui.wiring import bind
 from workbench.verification.examples import load_rows
 from workbench.verification.views import (
     DEFAULT_METHOD,
@@ -71,58 +72,77 @@ def _verdict_markdown(verdict, n_refs: int) -> str:
     )
 
 
+def verify(
+    workbench: Workbench,
+    references,
+    questioned,
+    threshold,
+    drawn_reference=None,
+    drawn_questioned=None,
+):
+    """The verdict, the given and normalized images and the per-reference scores (``/verify``)."""
+    paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+    try:
+        verdict = workbench.verify(paths, questioned, threshold=threshold)
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    table = [
+        [Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
+        for p, s in zip(paths, verdict.scores)
+    ]
+    gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
+    originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
+    return (
+        _verdict_markdown(verdict, len(paths)),
+        originals,
+        gallery,
+        questioned,
+        verdict.questioned,
+        table,
+    )
+
+
+def explain(
+    workbench: Workbench,
+    references,
+    questioned,
+    method=DEFAULT_METHOD,
+    drawn_reference=None,
+    drawn_questioned=None,
+):
+    """Heatmaps, cross-attention and attribution for the first reference (``/explain``)."""
+    paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+    try:
+        return explanation_views(workbench, paths[0], questioned, method)
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+
+
+def report(
+    workbench: Workbench,
+    references,
+    questioned,
+    threshold,
+    method=DEFAULT_METHOD,
+    drawn_reference=None,
+    drawn_questioned=None,
+):
+    """The path of the examiner's self-contained HTML report (``/report``)."""
+    paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+    try:
+        return str(examiner_report(workbench, paths, questioned, threshold, method))
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+
+
+def validation_rates(workbench: Workbench, t: float) -> str:
+    """``rates_markdown`` for the slider's value (``/validation_rates``; the API calls it ``t``)."""
+    return rates_markdown(workbench, t)
+
+
 def create_tab(workbench: Workbench) -> None:
     """The tab's components and events; call inside a ``gr.Blocks`` context."""
     has_model = workbench.model is not None
-
-    @on_gpu
-    def verify(references, questioned, threshold, drawn_reference=None, drawn_questioned=None):
-        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
-        try:
-            verdict = workbench.verify(paths, questioned, threshold=threshold)
-        except (SignatureInputError, ValueError) as error:
-            raise gr.Error(str(error)) from None
-        table = [
-            [Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
-            for p, s in zip(paths, verdict.scores)
-        ]
-        gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
-        originals = [
-            (path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)
-        ]
-        return (
-            _verdict_markdown(verdict, len(paths)),
-            originals,
-            gallery,
-            questioned,
-            verdict.questioned,
-            table,
-        )
-
-    @on_gpu
-    def explain(
-        references, questioned, method=DEFAULT_METHOD, drawn_reference=None, drawn_questioned=None
-    ):
-        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
-        try:
-            return explanation_views(workbench, paths[0], questioned, method)
-        except (SignatureInputError, ValueError) as error:
-            raise gr.Error(str(error)) from None
-
-    @on_gpu
-    def report(
-        references,
-        questioned,
-        threshold,
-        method=DEFAULT_METHOD,
-        drawn_reference=None,
-        drawn_questioned=None,
-    ):
-        paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
-        try:
-            return str(examiner_report(workbench, paths, questioned, threshold, method))
-        except (SignatureInputError, ValueError) as error:
-            raise gr.Error(str(error)) from None
 
     with gr.Tab("Verify"):
         if not has_model:
@@ -252,26 +272,27 @@ def create_tab(workbench: Workbench) -> None:
             )
         drawings = [drawn_reference, drawn_questioned]
         threshold.change(
-            lambda t: rates_markdown(workbench, t),
+            bind(validation_rates, workbench),
             inputs=threshold,
             outputs=rates,
             api_name="validation_rates",
             queue=False,
         )
+        # on_gpu wraps what Gradio calls, as it did the closures: the bound handler.
         run.click(
-            verify,
+            on_gpu(bind(verify, workbench)),
             inputs=[references, questioned, threshold] + drawings,
             outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores],
             api_name="verify",
         )
         explain_button.click(
-            explain,
+            on_gpu(bind(explain, workbench)),
             inputs=[references, questioned, method] + drawings,
             outputs=[heatmaps, cross, attribution_image],
             api_name="explain",
         )
         report_button.click(
-            report,
+            on_gpu(bind(report, workbench)),
             inputs=[references, questioned, threshold, method] + drawings,
             outputs=report_file,
             api_name="report",
