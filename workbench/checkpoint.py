@@ -32,7 +32,12 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-ARCHITECTURES = ("siamese_densenet36", "writer_classifier", "embedding_siamese")
+ARCHITECTURES = (
+    "siamese_densenet36",
+    "writer_classifier",
+    "embedding_siamese",
+    "writer_pretrainer",
+)
 # A card without an architecture predates the other two: it describes a verifier.
 DEFAULT_ARCHITECTURE = ARCHITECTURES[0]
 

@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=4000,
         help="validation pairs scored per epoch (seeded sample)",
     )
+    p.add_argument(
+        "--init-backbone",
+        help="start the backbone from a writer-classification pre-training "
+        "(python -m workbench.cli.pretrain; same width), the rest fresh",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument(
         "--out", required=True, help="run folder; the exported model is <out>/<name>.safetensors"
@@ -145,6 +150,21 @@ def _data(args: argparse.Namespace, pack, pre: PreprocessConfig, out: Path, show
     paths = [q for p in train + val for q in (p.reference, p.questioned)]
     bank = ImageBank(paths, config=pre, cache_dir=out.parent / "cache", progress=show)
     return train, val, sources, bank
+
+
+def _load_backbone(model: torch.nn.Module, stem: str) -> None:
+    """Copy the backbone of a ``writer_pretrainer`` checkpoint into the verifier's backbone."""
+    card = read_card(stem)
+    if card.architecture != "writer_pretrainer":
+        raise ValueError(f"{stem} is a {card.architecture}, not a writer_pretrainer checkpoint.")
+    state = load_file(str(Path(stem).with_suffix(".safetensors")))
+    backbone = {
+        k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")
+    }
+    try:
+        model.backbone.load_state_dict(backbone)
+    except RuntimeError:
+        raise ValueError(f"{stem}'s backbone has another width than this verifier's.") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +240,12 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             return 2
         weights = Path(args.init_from).with_suffix(".safetensors")
         model.load_state_dict(load_file(str(weights)))
+    if args.init_backbone:
+        try:
+            _load_backbone(model, args.init_backbone)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = LOSSES[args.loss]

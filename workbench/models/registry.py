@@ -16,6 +16,7 @@ from torch import nn
 
 from workbench.config import ATTENTIONS, ModelConfig
 from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
+from workbench.models.pretrainer import PretrainerConfig, WriterPretrainer
 from workbench.models.verifier import SiameseVerifier
 from workbench.models.writer_id import WriterClassifier, WriterClassifierConfig
 
@@ -98,6 +99,18 @@ def build_writer_classifier(config: WriterClassifierConfig) -> WriterClassifier:
 def build_embedding_siamese(config: EmbeddingConfig) -> EmbeddingSiamese:
     """The slides' embedding Siamese: (B, 1, H, W) x k -> k unit embeddings (B, dim)."""
     return EmbeddingSiamese(config)
+
+
+@register(
+    "writer_pretrainer",
+    config_class=PretrainerConfig,
+    n_inputs=1,
+    tiny_config={"n_writers": 5, "backbone": _TINY_DENSENET},
+)
+def build_writer_pretrainer(config: PretrainerConfig) -> WriterPretrainer:
+    """The backbone's writer-classification pre-training (SigNet-F): (B, 1, H, W) ->
+    (writer logits (B, n_writers), forgery logit (B,))."""
+    return WriterPretrainer(config)
 
 
 # Kept for callers of the first registry: name -> builder.
