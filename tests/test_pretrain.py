@@ -84,3 +84,10 @@ def test_the_loss_leaves_forgeries_out_of_the_writer_term():
     assert float(only_forgery) == pytest.approx(
         float(torch.log1p(torch.exp(torch.tensor(-4.0)))), rel=1e-5
     )
+
+
+def test_pretraining_refuses_several_processes(pack, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert pretrain.main(["--pack", str(pack), "--out", str(tmp_path / "p"), "--quiet"]) == 2
+    assert "one process" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -260,3 +260,9 @@ def test_a_short_training_run_on_cuda_exports_weights_the_cpu_reads(corpus, tmp_
     assert card["training"]["device"] == "cuda" and 0.0 <= card["validation"]["threshold"] <= 1.0
     model, _, _ = load_verifier(out / "cuda")
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_a_bad_input_size_is_refused_with_a_message(corpus, tmp_path, capsys):
+    args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path / "x")]
+    assert train.main(args + ["--input-size", "64xabc", "--quiet"]) == 2
+    assert "give S or HxW" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from workbench.cli import run_subcommand
+from workbench.cli import parse_input_size, run_subcommand
 from workbench.config import INPUT_SIZE
 from workbench.data.corpus import FORGED, GENUINE, Corpus
 from workbench.data.dedupe import dedupe
@@ -95,18 +95,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_size(text: str) -> tuple[int, int]:
-    """``S`` or ``HxW`` (e.g. ``224`` or ``112x336``) as (height, width)."""
-    height, _, width = text.lower().partition("x")
-    try:
-        size = int(height), int(width or height)
-    except ValueError:
-        size = (0, 0)
-    if min(size) < 1:
-        raise ValueError(f"--input-size {text!r}: give S or HxW in pixels, e.g. 224 or 112x336.")
-    return size
-
-
 def _cmd_pack(args: argparse.Namespace) -> int:
     from workbench.data.pack import write_pack
 
@@ -115,7 +103,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
             args.out,
             args.data,
             args.protocol,
-            input_size=_input_size(args.input_size),
+            input_size=parse_input_size(args.input_size),
             seed=args.seed,
             val_writers=args.val_writers,
             splits=args.splits.split(","),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Its batches are not sharded: under torchrun every rank would train on all the images
+        # and write the same files.
+        print("error: pretrain runs in one process; torchrun is for train", file=sys.stderr)
+        return 2
     try:
         pack = DataPack.load(args.pack)
         _, device = engine.init_distributed(args.device)

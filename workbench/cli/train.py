@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from workbench import engine
 from workbench.augment import pair_augmenter
 from workbench.checkpoint import read_card, save_model
+from workbench.cli import parse_input_size
 from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConfig
 from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
@@ -132,11 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _input_size(text: str) -> tuple[int, int]:
-    height, _, width = text.lower().partition("x")
-    return int(height), int(width or height)
-
-
 def _data(args: argparse.Namespace, pack, pre: PreprocessConfig, out: Path, show: bool):
     """(train pairs, validation pairs, sources, bank) from the corpora or the pack."""
     if pack is not None:
@@ -187,7 +183,11 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     out.mkdir(parents=True, exist_ok=True)
     name = args.name or out.name
     show = ctx.is_main and not args.quiet
-    height, width = _input_size(args.input_size)
+    try:
+        height, width = parse_input_size(args.input_size)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     pack = None
     if args.pack:
         from workbench.data.pack import DataPack
