@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from workbench import engine
 from workbench.augment import pair_augmenter
-from workbench.checkpoint import read_card, save_model
+from workbench.checkpoint import load_module, read_card, save_model
 from workbench.cli import parse_input_size
 from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConfig
 from workbench.data.batches import PairBatches
@@ -150,15 +150,9 @@ def _data(args: argparse.Namespace, pack, pre: PreprocessConfig, out: Path, show
 
 def _load_backbone(model: torch.nn.Module, stem: str) -> None:
     """Copy the backbone of a ``writer_pretrainer`` checkpoint into the verifier's backbone."""
-    card = read_card(stem)
-    if card.architecture != "writer_pretrainer":
-        raise ValueError(f"{stem} is a {card.architecture}, not a writer_pretrainer checkpoint.")
-    state = load_file(str(Path(stem).with_suffix(".safetensors")))
-    backbone = {
-        k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")
-    }
+    pretrainer, _, _ = load_module(stem, architecture="writer_pretrainer")
     try:
-        model.backbone.load_state_dict(backbone)
+        model.backbone.load_state_dict(pretrainer.backbone.state_dict())
     except RuntimeError:
         raise ValueError(f"{stem}'s backbone has another width than this verifier's.") from None
 
