@@ -19,7 +19,6 @@ from workbench.config import FALLBACK_THRESHOLD, PreprocessConfig
 from workbench.data.dedupe import file_sha256
 
 __all__ = [
-    "ARCHITECTURES",
     "FORMAT_VERSION",
     "Validation",
     "WeightsCard",
@@ -32,14 +31,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-ARCHITECTURES = (
-    "siamese_densenet36",
-    "writer_classifier",
-    "embedding_siamese",
-    "writer_pretrainer",
-)
-# A card without an architecture predates the other two: it describes a verifier.
-DEFAULT_ARCHITECTURE = ARCHITECTURES[0]
+# A card without an architecture predates the others: it describes a verifier.
+DEFAULT_ARCHITECTURE = "siamese_densenet36"
 
 _NUMBER = (int, float)
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", _NUMBER: "number"}
@@ -130,7 +123,7 @@ class WeightsCard:
     Attributes:
         model: the model configuration (``ModelConfig``, ``WriterClassifierConfig`` or
             ``EmbeddingConfig`` ``.to_dict()``), what ``load_module`` rebuilds the network from.
-        architecture: one of ``ARCHITECTURES``.
+        architecture: a model of the registry (``workbench.models.MODELS``).
         preprocess: the preprocessing the network was trained with.
         name: the model's name (``verifier`` for the shipped one).
         training: the training budget and arguments (``seed``, ``epochs_run``, ``pairs_seen``,
