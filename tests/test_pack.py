@@ -135,6 +135,28 @@ def test_command_line_writes_a_pack_and_prints_a_summary(corpus, tmp_path, capsy
         pack.pairs("val")
 
 
+def test_random_forgeries_per_corpus(corpus, tmp_path, capsys):
+    """--random-forgeries, one per --data: the second corpus (a copy) gets other writers'
+    genuine signatures as negatives, the first none; each stays within its own writers."""
+    copy = tmp_path / "copy" / "synth-corpus"
+    shutil.copytree(corpus, copy)
+    out = tmp_path / "random.npz"
+    argv = ["pack", "--data", str(corpus), "--data", str(copy), "--protocol", PROTOCOL]
+    argv += ["--random-forgeries", "0", "--random-forgeries", "3", "--out", str(out), "--quiet"]
+    assert data_main(argv + ["--splits", "train"]) == 0
+    pairs = DataPack.load(out).pairs("train")
+    randoms = [p for p in pairs if p.kind == "random"]
+    assert randoms and all(p.label == 0 for p in randoms)
+    assert all(p.reference.startswith("copy/") for p in randoms), randoms[:2]
+    writers = {p.writer for p in pairs if p.writer.startswith("copy/")}
+    assert len(randoms) == 3 * len(writers)
+    for p in randoms:  # another writer's signature, the writer's id naming its corpus
+        assert p.writer.startswith("copy/") and p.questioned.split("/")[2] != p.writer.split("/")[2]
+    bad = ["pack", "--data", str(corpus), "--protocol", PROTOCOL, "--random-forgeries=-1"]
+    assert data_main(bad + ["--out", str(tmp_path / "bad.npz"), "--quiet"]) == 2
+    assert "--random-forgeries must be 0 or more" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

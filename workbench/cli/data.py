@@ -107,6 +107,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
             seed=args.seed,
             val_writers=args.val_writers,
             splits=args.splits.split(","),
+            random_forgeries=args.random_forgeries or 0,
             progress=not args.quiet,
         )
     except OSError as error:
@@ -170,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-writers", type=float, help="validation writers (count or fraction)")
     p.add_argument(
         "--splits", default="train,val,test", help="comma-separated: train, val, test, trainval"
+    )
+    p.add_argument(
+        "--random-forgeries",
+        type=int,
+        action="append",
+        help="per writer, negatives from other writers of its split; one for all corpora or one "
+        "per --data (a genuine-only corpus has no other negatives)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_pack)

@@ -45,7 +45,7 @@ import numpy as np
 from workbench.config import INPUT_SIZE, PreprocessConfig
 from workbench.data.image_bank import ImageBank
 from workbench.data.pairs import Pair
-from workbench.data.sources import split_pairs
+from workbench.data.sources import corpus_names, split_pairs
 
 FORMAT = "workbench-data-pack"
 FORMAT_VERSION = 1
@@ -53,24 +53,12 @@ SPLITS = ("train", "val", "test", "trainval")
 _PAIR_COLUMNS = 5
 
 
-def _corpus_names(roots: list[Path]) -> list[str]:
-    """Portable names of corpus folders: the folder's name, or as many trailing parts as it
-    takes to tell two folders of the same name apart (``experiment/rect``, ``control/rect``)."""
-    if len(set(roots)) != len(roots):
-        raise ValueError("The same corpus folder is given twice: give each --data once.")
-    for depth in range(1, max(len(r.parts) for r in roots) + 1):
-        names = ["/".join(r.parts[-depth:]).lstrip("/") for r in roots]
-        if len(set(names)) == len(names):
-            return names
-    raise AssertionError("distinct folders always have distinct full paths")
-
-
 class _Keys:
     """Maps the absolute paths of ``split_pairs`` to portable keys, in order of first use."""
 
     def __init__(self, data: list[str]) -> None:
         roots = [Path(p).resolve() for p in data]
-        self.names = _corpus_names(roots)
+        self.names = corpus_names(roots)
         self.roots = sorted(zip(roots, self.names), key=lambda r: -len(str(r[0])))
         self.paths: dict[str, str] = {}  # absolute path -> key
 
@@ -111,6 +99,7 @@ def write_pack(
     seed: int = 0,
     val_writers: float | None = None,
     splits=("train", "val", "test"),
+    random_forgeries: int | list[int] = 0,
     progress: bool = True,
 ) -> dict:
     """Preprocess the images of the chosen splits' pairs and write them with the pairs to ``out``.
@@ -121,6 +110,9 @@ def write_pack(
         input_size: S, (H, W) or a full ``PreprocessConfig``.
         seed, val_writers: of the writer splits (``split_pairs``).
         splits: among ``train``, ``val``, ``test``, ``trainval``.
+        random_forgeries: per writer, negatives from other writers of the same split, one count
+            for all corpora or one per corpus (``split_pairs``): the only negatives of a
+            genuine-only corpus, and for CrossMedia-zh (one name, many hands) hard ones.
         progress: a tqdm bar while preprocessing.
 
     Returns:
@@ -141,7 +133,14 @@ def write_pack(
     keys = _Keys(data)
     by_split, sources = {}, None
     for split in chosen:
-        pairs, found = split_pairs(data, protocols, split, seed=seed, val_writers=val_writers)
+        pairs, found = split_pairs(
+            data,
+            protocols,
+            split,
+            seed=seed,
+            val_writers=val_writers,
+            random_forgeries=random_forgeries,
+        )
         by_split[split] = pairs
         sources = sources or found
     paths = list(

@@ -11,6 +11,18 @@ from workbench.data.readers import read_corpus
 from workbench.data.splits import get_protocol, split_writers
 
 
+def corpus_names(roots: list[Path]) -> list[str]:
+    """Portable names of corpus folders: the folder's name, or as many trailing parts as it
+    takes to tell two folders of the same name apart (``experiment/rect``, ``control/rect``)."""
+    if len(set(roots)) != len(roots):
+        raise ValueError("The same corpus folder is given twice: give each --data once.")
+    for depth in range(1, max(len(r.parts) for r in roots) + 1):
+        names = ["/".join(r.parts[-depth:]).lstrip("/") for r in roots]
+        if len(set(names)) == len(names):
+            return names
+    raise AssertionError("distinct folders always have distinct full paths")
+
+
 def split_pairs(
     data: list[str],
     protocols: list[str],
@@ -18,7 +30,7 @@ def split_pairs(
     *,
     seed: int = 0,
     val_writers: float | None = None,
-    random_forgeries: int = 0,
+    random_forgeries: int | list[int] = 0,
     deduplicate: bool = True,
 ) -> tuple[list[Pair], list[dict]]:
     """The pairs of ``split`` (``train``, ``val``, ``test``, ``trainval`` or ``all``) of each
@@ -27,6 +39,8 @@ def split_pairs(
     Args:
         data: corpus folders.
         protocols: one protocol per corpus, or a single one for all (ignored for ``all``).
+        random_forgeries: per writer, this many negatives pairing a genuine signature with another
+            writer's of the same split (``make_pairs``); one count for all corpora or one each.
 
     Returns:
         (pairs, sources): pairs with absolute paths; per corpus a dict with its path, layout,
@@ -34,8 +48,18 @@ def split_pairs(
     """
     if len(protocols) not in (1, len(data)):
         raise ValueError(f"Give one --protocol for all corpora or one per --data ({len(data)}).")
+    randoms = [random_forgeries] if isinstance(random_forgeries, int) else list(random_forgeries)
+    if len(randoms) not in (1, len(data)):
+        raise ValueError(
+            f"Give one --random-forgeries for all corpora or one per --data ({len(data)})."
+        )
+    if any(r < 0 for r in randoms):
+        raise ValueError("--random-forgeries must be 0 or more.")
     pairs: list[Pair] = []
     sources: list[dict] = []
+    # Writer ids carry the corpus's name, long enough to tell two folders named alike apart
+    # (CrossMedia-zh's experiment/rect and control/rect).
+    names = corpus_names([Path(p).resolve() for p in data])
     for i, path in enumerate(data):
         protocol = protocols[0] if len(protocols) == 1 else protocols[i]
         corpus = read_corpus(path)
@@ -49,13 +73,14 @@ def split_pairs(
             )
             writers, writer_split = chosen.writers(split), chosen.to_dict()
         root = Path(path).resolve()
-        for pair in make_pairs(corpus, writers, random_forgeries=random_forgeries, seed=seed):
+        extra = randoms[0] if len(randoms) == 1 else randoms[i]
+        for pair in make_pairs(corpus, writers, random_forgeries=extra, seed=seed):
             pairs.append(
                 replace(
                     pair,
                     reference=str(root / pair.reference),
                     questioned=str(root / pair.questioned),
-                    writer=f"{root.name}/{pair.writer}" if len(data) > 1 else pair.writer,
+                    writer=f"{names[i]}/{pair.writer}" if len(data) > 1 else pair.writer,
                 )
             )
         sources.append(
@@ -66,6 +91,7 @@ def split_pairs(
                 "seed": seed,
                 "deduplicated": deduplicate,
                 "duplicates_removed": len(corpus.duplicates),
+                "random_forgeries": extra,
                 "writer_split": writer_split,
             }
         )
