@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from workbench import engine, metrics
-from workbench.augment import augment_batch, light_affine
+from workbench.augment import AUGMENTATIONS, image_augmenter
 from workbench.checkpoint import save_model
 from workbench.config import ModelConfig
 from workbench.data.batches import ImageBatches
@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lam", type=float, default=0.95, help="weight of the forgery loss")
-    p.add_argument("--augment", action="store_true", help="light affine augmentation")
+    p.add_argument(
+        "--augment",
+        nargs="?",
+        const="light",
+        choices=list(AUGMENTATIONS),
+        help="light (affine; the default kind) or real (affine, elastic, stroke width, blur)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--max-minutes", type=float, default=0, help="stop after the epoch reaching it")
     p.add_argument("--seed", type=int, default=0)
@@ -113,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     model = engine.wrap_model(build_model("writer_pretrainer", config=config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    affine = light_affine()
-    augment = (lambda x: augment_batch(x, affine)) if args.augment else None
+    augment = image_augmenter(args.augment) if args.augment else None
     criterion = lambda outputs, target: pretrain_loss(outputs, target, lam=args.lam)  # noqa: E731
     val_truth = np.array([t for _, t in val])
     log = (out / "log.jsonl").open("a", encoding="utf-8")

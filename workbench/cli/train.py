@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 from workbench import engine
-from workbench.augment import pair_augmenter
+from workbench.augment import AUGMENTATIONS, pair_augmenter
 from workbench.checkpoint import load_module, read_card, save_model
 from workbench.cli import parse_input_size
 from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConfig
@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument(
-        "--augment", action="store_true", help="light affine augmentation and random pair order"
+        "--augment",
+        nargs="?",
+        const="light",
+        choices=list(AUGMENTATIONS),
+        help="random pair order and augmentation: light (affine; the default kind) or real "
+        "(affine, elastic warps, stroke width, blur)",
     )
     p.add_argument(
         "--max-minutes",
@@ -243,7 +248,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     loss_fn = LOSSES[args.loss]
-    augment = pair_augmenter(args.seed) if args.augment else None
+    augment = pair_augmenter(args.seed, args.augment) if args.augment else None
     state = {"epoch": 0, "pairs_seen": 0, "seconds": 0.0, "best": None}
     if args.resume and (out / "last.json").exists():
         state = load_training_state(out, engine.unwrap(model), optimizer)
