@@ -33,7 +33,7 @@ def test_shipped_weights_give_the_recorded_example_scores(card):
         assert verdict.score == pytest.approx(pair["score"], abs=1e-4), pair
 
 
-def test_shipped_weights_decide_every_app_example_right():
+def test_shipped_weights_give_the_app_examples_recorded_verdicts():
     from workbench.cli.examples import load_rows
 
     rows = load_rows(ROOT / "examples")
@@ -42,8 +42,46 @@ def test_shipped_weights_decide_every_app_example_right():
     bench = Workbench(WEIGHTS)
     for row in rows:
         verdict = bench.verify(row["references"], row["questioned"])
-        assert verdict.genuine == row["expected_genuine"], row
+        assert verdict.genuine == row["verdict_genuine"], row
         assert verdict.score == pytest.approx(row["score"], abs=1e-4), row
+
+
+def test_app_examples_are_the_first_writers_of_a_random_draw():
+    """Not a showcase: the example images are the generator's images of the first two writers
+    the seeded draw gives, whatever the weights decide on them."""
+    import numpy as np
+    from PIL import Image
+
+    from workbench.cli.examples import EXAMPLE_WRITERS, draw_writers, writer_images
+
+    recorded = json.loads((ROOT / "examples" / "examples.json").read_text())
+    drawn = draw_writers(recorded["seed"], recorded["share"]["writers"])
+    assert recorded["drawn"] == drawn
+    assert recorded["writers"] == drawn[:EXAMPLE_WRITERS]
+    for slot, writer in enumerate(recorded["writers"], start=1):
+        for key, image in writer_images(recorded["seed"], writer).items():
+            shipped = np.asarray(Image.open(ROOT / "examples" / f"writer{slot}_{key}.png"))
+            assert np.array_equal(shipped, image), (slot, key)
+
+
+def test_recorded_share_of_random_synthetic_writers_reproduces():
+    from workbench.cli.examples import score_writer, writer_images
+
+    recorded = json.loads((ROOT / "examples" / "examples.json").read_text())
+    bench = Workbench(WEIGHTS)
+    right = accepted = rejected = 0
+    for writer in recorded["drawn"]:
+        genuine_row, forgery_row = score_writer(bench, writer_images(recorded["seed"], writer))
+        accepted += genuine_row["verdict_genuine"]
+        rejected += not forgery_row["verdict_genuine"]
+        right += genuine_row["verdict_genuine"] and not forgery_row["verdict_genuine"]
+    share = recorded["share"]
+    assert share["writers"] == len(recorded["drawn"]) >= 40
+    assert (right, accepted, rejected) == (
+        share["both_rows_right"],
+        share["genuine_accepted"],
+        share["forgery_rejected"],
+    )
 
 
 @pytest.mark.real_data

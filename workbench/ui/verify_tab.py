@@ -13,7 +13,7 @@ from workbench.errors import SignatureInputError
 from workbench.ui.gpu import on_gpu
 from workbench.ui.inputs import drawing_to_file, file_paths
 from workbench.ui.wiring import bind
-from workbench.verification.examples import load_rows
+from workbench.verification.examples import examples_label, load_rows, load_share
 from workbench.verification.views import (
     DEFAULT_METHOD,
     METHODS,
@@ -176,9 +176,7 @@ def create_tab(workbench: Workbench) -> None:
             gr.Examples(
                 examples=[[row["references"], row["questioned"]] for row in rows],
                 inputs=[references, questioned],
-                label="Synthetic examples (the generator's writers; expected: "
-                + ", ".join("genuine" if row["expected_genuine"] else "forgery" for row in rows)
-                + ")",
+                label=examples_label(rows, load_share(EXAMPLES)),
             )
         with gr.Accordion("Or draw the signatures", open=False):
             with gr.Row():

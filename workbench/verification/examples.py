@@ -15,7 +15,8 @@ def load_rows(folder: str | Path) -> list[dict]:
     """The example rows of ``folder/examples.json`` with absolute paths (empty if absent).
 
     Each row: ``references`` (list of path strings), ``questioned`` (path string),
-    ``expected_genuine`` (bool) and ``score`` (the recorded score in 0..1).
+    ``expected_genuine`` (the truth), ``verdict_genuine`` (the shipped weights' verdict) and
+    ``score`` (the recorded score in 0..1).
     """
     path = Path(folder) / "examples.json"
     if not path.exists():
@@ -29,3 +30,38 @@ def load_rows(folder: str | Path) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def load_share(folder: str | Path) -> dict | None:
+    """How many of the randomly drawn synthetic writers the shipped weights decide right
+    (``writers``, ``both_rows_right``, ``genuine_accepted``, ``forgery_rejected``), or None."""
+    path = Path(folder) / "examples.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("share")
+
+
+def examples_label(rows: list[dict], share: dict | None) -> str:
+    """The Verify tab's caption of the examples: the truth and the model's verdict of each row,
+    and the share of random synthetic writers it decides right."""
+
+    def word(genuine: bool) -> str:
+        return "genuine" if genuine else "forgery"
+
+    parts = [
+        f"{word(r['expected_genuine'])} (model: {word(r['verdict_genuine'])})"
+        if "verdict_genuine" in r
+        else word(r["expected_genuine"])
+        for r in rows
+    ]
+    text = (
+        "Synthetic examples, writers drawn at random from our generator (never trained on); truth: "
+    )
+    text += ", ".join(parts)
+    if share:
+        text += (
+            f". On {share['writers']} such random writers the shipped model gets both rows right "
+            f"for {share['both_rows_right']}: it accepts {share['genuine_accepted']} genuine "
+            f"signatures and rejects {share['forgery_rejected']} forgeries."
+        )
+    return text
