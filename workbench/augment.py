@@ -60,11 +60,16 @@ def real_variation() -> v2.Compose:
 AUGMENTATIONS = {"light": light_affine, "real": real_variation}
 
 
-def image_augmenter(kind: str = "light") -> Callable[[torch.Tensor], torch.Tensor]:
-    """Training augmentation of image batches of ``kind`` (``AUGMENTATIONS``)."""
+def _transform(kind: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A new per-image transform of ``kind`` (``AUGMENTATIONS``)."""
     if kind not in AUGMENTATIONS:
         raise ValueError(f"Unknown augmentation {kind!r}: use {', '.join(AUGMENTATIONS)}.")
-    transform = AUGMENTATIONS[kind]()
+    return AUGMENTATIONS[kind]()
+
+
+def image_augmenter(kind: str = "light") -> Callable[[torch.Tensor], torch.Tensor]:
+    """Training augmentation of image batches of ``kind`` (``AUGMENTATIONS``)."""
+    transform = _transform(kind)
     return lambda x: augment_batch(x, transform)
 
 
@@ -81,9 +86,7 @@ def pair_augmenter(
     """Training augmentation of pair batches: ``kind`` (``AUGMENTATIONS``) on each image, then
     each pair's order swapped with probability 1/2 (seeded generator), so that neither branch is
     always the reference."""
-    if kind not in AUGMENTATIONS:
-        raise ValueError(f"Unknown augmentation {kind!r}: use {', '.join(AUGMENTATIONS)}.")
-    affine = AUGMENTATIONS[kind]()
+    affine = _transform(kind)
     generator = torch.Generator().manual_seed(seed)
 
     def augment(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

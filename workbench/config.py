@@ -110,3 +110,21 @@ class ModelConfig:
             if key in fields:
                 fields[key] = tuple(fields[key])
         return cls(**fields)
+
+
+class NestsBackbone:
+    """Mixin of the dataclass configurations that hold a ``ModelConfig`` as ``backbone`` (the
+    embedding Siamese, the writer pre-trainer): their JSON form nests the backbone's."""
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["backbone"] = self.backbone.to_dict()
+        return values
+
+    @staticmethod
+    def _parsed(values: dict) -> dict:
+        """``values`` with a nested ``backbone`` dict read back as a ``ModelConfig``."""
+        fields = dict(values)
+        if isinstance(fields.get("backbone"), dict):
+            fields["backbone"] = ModelConfig.from_dict(fields["backbone"])
+        return fields

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from workbench import engine
-from workbench.augment import augment_batch, light_affine
+from workbench.augment import image_augmenter
 from workbench.checkpoint import save_model
 from workbench.cli import run_subcommand
 from workbench.config import FALLBACK_THRESHOLD, INPUT_SIZE, PreprocessConfig
@@ -64,8 +64,7 @@ def _train(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     model = engine.wrap_model(WriterClassifier(config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    affine = light_affine()
-    augment = (lambda x: augment_batch(x, affine)) if args.augment else None
+    augment = image_augmenter("light") if args.augment else None
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         order = np.random.default_rng([args.seed, epoch]).permutation(len(train))

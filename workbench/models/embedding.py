@@ -8,18 +8,18 @@ once, unlike the paper's pairwise model whose attention couples both inputs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import ModelConfig
+from workbench.config import ModelConfig, NestsBackbone
 from workbench.models.backbone import DenseNetBackbone
 
 
 @dataclass(frozen=True)
-class EmbeddingConfig:
+class EmbeddingConfig(NestsBackbone):
     """Attributes:
     backbone: the DenseNet-36 tower's configuration (its attention/cross-attention are unused).
     dim: embedding size; embeddings are L2-normalized, so distances lie in 0..2.
@@ -32,18 +32,10 @@ class EmbeddingConfig:
     loss: str = "contrastive"
     margin: float = 1.0
 
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["backbone"] = self.backbone.to_dict()
-        return values
-
     @classmethod
     def from_dict(cls, values: dict) -> EmbeddingConfig:
         """The inverse of ``to_dict``; missing entries take their defaults."""
-        fields = dict(values)
-        if isinstance(fields.get("backbone"), dict):
-            fields["backbone"] = ModelConfig.from_dict(fields["backbone"])
-        return replace(cls(), **fields)
+        return replace(cls(), **cls._parsed(values))
 
 
 class EmbeddingSiamese(nn.Module):

@@ -9,18 +9,18 @@ SigNet-F reports lam = 0.95 as its best when skilled forgeries are available.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import ModelConfig
+from workbench.config import ModelConfig, NestsBackbone
 from workbench.models.backbone import DenseNetBackbone
 
 
 @dataclass(frozen=True)
-class PretrainerConfig:
+class PretrainerConfig(NestsBackbone):
     """Attributes:
     backbone: the verifier's configuration (its width and input size; attention and
         cross-attention are not part of the tower and are ignored here).
@@ -32,17 +32,9 @@ class PretrainerConfig:
     backbone: ModelConfig = field(default_factory=ModelConfig)
     dropout: float = 0.1
 
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["backbone"] = self.backbone.to_dict()
-        return values
-
     @classmethod
     def from_dict(cls, values: dict) -> PretrainerConfig:
-        fields = dict(values)
-        if isinstance(fields.get("backbone"), dict):
-            fields["backbone"] = ModelConfig.from_dict(fields["backbone"])
-        return cls(**fields)
+        return cls(**cls._parsed(values))
 
 
 class WriterPretrainer(nn.Module):

@@ -11,6 +11,12 @@ import json
 from pathlib import Path
 
 
+def _record(folder: str | Path) -> dict:
+    """``folder/examples.json`` as ``python -m workbench.cli.examples`` writes it ({} if absent)."""
+    path = Path(folder) / "examples.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_rows(folder: str | Path) -> list[dict]:
     """The example rows of ``folder/examples.json`` with absolute paths (empty if absent).
 
@@ -18,27 +24,23 @@ def load_rows(folder: str | Path) -> list[dict]:
     ``expected_genuine`` (the truth), ``verdict_genuine`` (the shipped weights' verdict) and
     ``score`` (the recorded score in 0..1).
     """
-    path = Path(folder) / "examples.json"
-    if not path.exists():
+    record = _record(folder)
+    if not record:
         return []
-    rows = json.loads(path.read_text())["rows"]
     return [
         {
             **row,
             "references": [str(Path(folder) / r) for r in row["references"]],
             "questioned": str(Path(folder) / row["questioned"]),
         }
-        for row in rows
+        for row in record["rows"]
     ]
 
 
 def load_share(folder: str | Path) -> dict | None:
     """How many of the randomly drawn synthetic writers the shipped weights decide right
     (``writers``, ``both_rows_right``, ``genuine_accepted``, ``forgery_rejected``), or None."""
-    path = Path(folder) / "examples.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("share")
+    return _record(folder).get("share")
 
 
 def examples_label(rows: list[dict], share: dict | None) -> str:
