@@ -86,3 +86,14 @@ def test_command_lines_take_the_kind():
     assert args.augment == "real"
     with pytest.raises(SystemExit):
         parser.parse_args(["--out", "o", "--augment", "heavy"])
+
+
+def test_real_variation_includes_a_slight_phone_perspective():
+    from torchvision.transforms import v2
+
+    from workbench.augment import real_variation
+
+    found = [t for t in real_variation().transforms if isinstance(t, v2.RandomPerspective)]
+    assert len(found) == 1
+    perspective = found[0]
+    assert 0 < perspective.distortion_scale <= 0.2  # slight: a phone not quite parallel

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from workbench.config import ATTENTIONS, WIDTHS, ModelConfig
-from workbench.losses import contrastive_ce_loss, focal_contrast_loss
+from workbench.losses import contrastive_ce_loss, focal_contrast_loss, hardest_pairs
 from workbench.models import MODELS, VARIANTS, build_model, create_attn, example_inputs
 from workbench.models.cross_attention import CrossAttention
 from workbench.models.pooling import SpatialPyramidPooling
@@ -237,6 +237,25 @@ def test_focal_reduces_to_weighted_ce_at_gamma_zero():
     torch.testing.assert_close(focal_contrast_loss(logits, targets, gamma=0.0), expected)
     ce = contrastive_ce_loss(logits, targets)
     torch.testing.assert_close(focal_contrast_loss(logits, targets, alpha=0.5, gamma=0.0), 0.5 * ce)
+
+
+def test_hard_mining_averages_the_hardest_share_of_each_class():
+    # p1 = 0.9, 0.6, 0.2 for genuine pairs (losses rise), 0.1, 0.5, 0.8, 0.95 for forgeries.
+    p1 = torch.tensor([0.9, 0.6, 0.2, 0.1, 0.5, 0.8, 0.95])
+    logits = torch.stack([torch.log(p1), torch.log(1 - p1)], dim=1)
+    targets = torch.tensor([1, 1, 1, 0, 0, 0, 0])
+    per_pair = focal_contrast_loss(logits, targets, reduction="none")
+    assert per_pair.shape == (7,)
+    torch.testing.assert_close(per_pair.mean(), focal_contrast_loss(logits, targets))
+    # keep 0.5: ceil(1.5) = 2 genuine (p1 0.2, 0.6) and ceil(2) = 2 forgeries (p1 0.95, 0.8)
+    expected = per_pair[[2, 1, 6, 5]].mean()
+    torch.testing.assert_close(hardest_pairs(focal_contrast_loss, 0.5)(logits, targets), expected)
+    ce = hardest_pairs(contrastive_ce_loss, 0.25)(logits, targets)  # 1 genuine, 1 forgery
+    torch.testing.assert_close(ce, (-torch.log(p1[2]) - torch.log(1 - p1[6])) / 2)
+    assert hardest_pairs(focal_contrast_loss, 1.0) is focal_contrast_loss
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="share of pairs kept"):
+            hardest_pairs(focal_contrast_loss, bad)
 
 
 def test_fused_inference_model_gives_the_same_scores():

@@ -126,6 +126,8 @@ def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
         "--max-minutes",
         "0.0001",
         "--augment",
+        "--hard-mining",
+        "0.5",
         "--out",
         str(out),
         "--quiet",
@@ -133,7 +135,8 @@ def test_max_minutes_stops_after_the_first_epoch(corpus, tmp_path):
     assert train.main(args) == 0
     log = (out / "log.jsonl").read_text().splitlines()
     assert len(log) == 1
-    assert json.loads((out / "budget.json").read_text())["training"]["epochs_run"] == 1
+    training = json.loads((out / "budget.json").read_text())["training"]
+    assert training["epochs_run"] == 1 and training["hard_mining"] == 0.5
 
 
 def test_cosine_schedule_continues_from_saved_weights(run, corpus, tmp_path):
@@ -266,3 +269,10 @@ def test_a_bad_input_size_is_refused_with_a_message(corpus, tmp_path, capsys):
     args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path / "x")]
     assert train.main(args + ["--input-size", "64xabc", "--quiet"]) == 2
     assert "give S or HxW" in capsys.readouterr().err
+
+
+def test_a_bad_hard_mining_share_is_refused_with_a_message(corpus, tmp_path, capsys):
+    args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path / "x")]
+    assert train.main(args + ["--hard-mining", "0", "--quiet"]) == 2
+    assert "share of pairs kept must be in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "x.safetensors").exists()

@@ -6,7 +6,8 @@ Two kinds, a training switch (``--augment light|real``):
 - ``real``: ``light`` plus the variation of real writing conditions that survives the
   preprocessing (eq. 1 already normalizes ink darkness and paper): elastic warps of the strokes
   (torchvision's ``ElasticTransform``), stroke width (a pen thicker or finer than the training
-  writers'), and blur (focus, a low-resolution scan or photo).
+  writers'), blur (focus, a low-resolution scan or photo) and a slight perspective (a phone
+  held not quite parallel to the paper).
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ class StrokeWidth(torch.nn.Module):
 
 
 def real_variation() -> v2.Compose:
-    """``light_affine``, then an elastic warp (probability 0.5), stroke width (0.5) and a
-    Gaussian blur (0.3)."""
+    """``light_affine``, then a slight perspective (probability 0.3), an elastic warp (0.5),
+    stroke width (0.5) and a Gaussian blur (0.3)."""
     return v2.Compose(
         [
             light_affine(),
+            v2.RandomPerspective(distortion_scale=0.15, p=0.3, fill=0.0),
             v2.RandomApply([v2.ElasticTransform(alpha=30.0, sigma=6.0, fill=0.0)], p=0.5),
             StrokeWidth(p=0.5),
             v2.RandomApply([v2.GaussianBlur(5, sigma=(0.3, 1.2))], p=0.3),

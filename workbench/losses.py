@@ -6,6 +6,9 @@ for a genuine-genuine pair and 0 for a forgery pair.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -14,15 +17,33 @@ def _same_writer_class(targets: torch.Tensor) -> torch.Tensor:
     return (1 - targets.long()).clamp(0, 1)  # label 1 (genuine pair) is logit index 0
 
 
-def contrastive_ce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Eq. 11: ``-[y ln p1 + (1 - y) ln p2]``, averaged over the batch."""
-    return F.cross_entropy(logits, _same_writer_class(targets))
+def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"Unknown reduction {reduction!r}: use mean or none.")
+
+
+def contrastive_ce_loss(
+    logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean"
+) -> torch.Tensor:
+    """Eq. 11: ``-[y ln p1 + (1 - y) ln p2]``, averaged over the batch (``reduction="none"``:
+    one loss per pair)."""
+    losses = F.cross_entropy(logits, _same_writer_class(targets), reduction="none")
+    return _reduce(losses, reduction)
 
 
 def focal_contrast_loss(
-    logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Eq. 12 in its focal reading (DESIGN.md), averaged over the batch:
+    """Eq. 12 in its focal reading (DESIGN.md), averaged over the batch (``reduction="none"``:
+    one loss per pair):
 
     ``L = -alpha (1 - p1)^gamma y log p1 - (1 - alpha) p1^gamma (1 - y) log(1 - p1)``.
     With gamma = 0 it is cross-entropy weighted alpha / (1 - alpha) by class.
@@ -33,7 +54,32 @@ def focal_contrast_loss(
     y = targets.to(log_p.dtype)
     positive = -alpha * (1.0 - p1).pow(gamma) * y * log_p1
     negative = -(1.0 - alpha) * p1.pow(gamma) * (1.0 - y) * log_p2
-    return (positive + negative).mean()
+    return _reduce(positive + negative, reduction)
+
+
+def hardest_pairs(loss: Callable[..., torch.Tensor], keep: float) -> Callable[..., torch.Tensor]:
+    """In-batch hard-pair mining: ``loss`` averaged over the hardest ``keep`` share of each class.
+
+    Within a batch, the genuine pairs and the forgery pairs are each ranked by their own loss and
+    only the top ``ceil(keep x count)`` of each class count (at least one per class present), so
+    the gradient comes from the pairs the model gets most wrong while both classes keep their
+    place in every step. ``keep = 1`` is ``loss`` itself.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"The share of pairs kept must be in (0, 1], not {keep}.")
+    if keep == 1.0:
+        return loss
+
+    def mined(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        per_pair = loss(logits, targets, reduction="none")
+        kept = []
+        for label in targets.unique():
+            losses = per_pair[targets == label]
+            kept.append(losses.topk(math.ceil(keep * losses.numel())).values)
+        return torch.cat(kept).mean()
+
+    mined.__name__ = f"hardest_{keep:g}_{getattr(loss, '__name__', 'loss')}"
+    return mined
 
 
 LOSSES = {"focal": focal_contrast_loss, "ce": contrastive_ce_loss}

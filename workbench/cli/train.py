@@ -30,7 +30,7 @@ from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConf
 from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
-from workbench.losses import LOSSES
+from workbench.losses import LOSSES, hardest_pairs
 from workbench.models import build_model
 from workbench.training_state import load_training_state, save_training_state
 
@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=ATTENTIONS, default="diff_simam")
     p.add_argument("--cross-attention", choices=["on", "off"], default="on")
     p.add_argument("--loss", choices=sorted(LOSSES), default="focal")
+    p.add_argument(
+        "--hard-mining",
+        type=float,
+        default=1.0,
+        help="in-batch hard-pair mining: the share of each batch's genuine and of its forgery "
+        "pairs, the hardest by loss, that the loss is averaged over (1 = all, no mining)",
+    )
     p.add_argument(
         "--input-size",
         default=str(INPUT_SIZE),
@@ -184,6 +191,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     show = ctx.is_main and not args.quiet
     try:
         height, width = parse_input_size(args.input_size)
+        hardest_pairs(LOSSES[args.loss], args.hard_mining)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -247,7 +255,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             return 2
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    loss_fn = LOSSES[args.loss]
+    loss_fn = hardest_pairs(LOSSES[args.loss], args.hard_mining)
     augment = pair_augmenter(args.seed, args.augment) if args.augment else None
     state = {"epoch": 0, "pairs_seen": 0, "seconds": 0.0, "best": None}
     if args.resume and (out / "last.json").exists():
