@@ -78,7 +78,6 @@ def hardest_pairs(loss: Callable[..., torch.Tensor], keep: float) -> Callable[..
             kept.append(losses.topk(math.ceil(keep * losses.numel())).values)
         return torch.cat(kept).mean()
 
-    mined.__name__ = f"hardest_{keep:g}_{getattr(loss, '__name__', 'loss')}"
     return mined
 
 

@@ -191,7 +191,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     show = ctx.is_main and not args.quiet
     try:
         height, width = parse_input_size(args.input_size)
-        hardest_pairs(LOSSES[args.loss], args.hard_mining)
+        loss_fn = hardest_pairs(LOSSES[args.loss], args.hard_mining)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -255,7 +255,6 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             return 2
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    loss_fn = hardest_pairs(LOSSES[args.loss], args.hard_mining)
     augment = pair_augmenter(args.seed, args.augment) if args.augment else None
     state = {"epoch": 0, "pairs_seen": 0, "seconds": 0.0, "best": None}
     if args.resume and (out / "last.json").exists():
