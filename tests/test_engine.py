@@ -58,6 +58,31 @@ def test_train_one_epoch_steps_the_optimizer_and_reports_the_mean_loss_per_sampl
     assert float(model.w.detach()) == pytest.approx(2.0, abs=0.5)
 
 
+def test_augment_and_teacher_see_the_batch_the_model_sees():
+    model, teacher = Scale(), Scale()
+    with torch.no_grad():
+        teacher.w.fill_(2.0)
+    seen = []
+
+    def augment(x, y):
+        return 3 * x, y
+
+    def criterion(out, target, taught):
+        seen.append(taught.detach().clone())
+        assert not taught.requires_grad
+        return ((out - taught) ** 2).mean()
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    engine.train_one_epoch(
+        model, criterion, optimizer, list(_batches(4, 4)), CPU,
+        augment=augment, teacher=teacher, progress=False,
+    )  # fmt: skip
+    # The teacher scored the augmented inputs: w * mean(3 * 1 + 1) = 2 * 4.
+    torch.testing.assert_close(seen[0], torch.full((4,), 8.0))
+    assert float(teacher.w.detach()) == 2.0 and not teacher.training
+    assert float(model.w.detach()) > 0  # pulled towards the teacher
+
+
 def test_lr_at_sets_the_learning_rate_of_every_step():
     model = Scale()
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)

@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from workbench.config import ATTENTIONS, WIDTHS, ModelConfig
-from workbench.losses import contrastive_ce_loss, focal_contrast_loss, hardest_pairs
+from workbench.losses import (
+    contrastive_ce_loss,
+    distilled,
+    focal_contrast_loss,
+    hardest_pairs,
+)
 from workbench.models import MODELS, VARIANTS, build_model, create_attn, example_inputs
 from workbench.models.cross_attention import CrossAttention
 from workbench.models.pooling import SpatialPyramidPooling
@@ -256,6 +261,30 @@ def test_hard_mining_averages_the_hardest_share_of_each_class():
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="share of pairs kept"):
             hardest_pairs(focal_contrast_loss, bad)
+
+
+def test_distillation_mixes_the_hard_loss_with_the_teachers_softened_probabilities():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
+    teacher = torch.tensor([[1.0, 0.0], [-2.0, 2.0]])
+    targets = torch.tensor([1, 0])
+    t = 2.0
+    # KL(q || p) per pair with q the teacher's and p the student's softmax at temperature t.
+    q, p = torch.softmax(teacher / t, dim=1), torch.softmax(logits / t, dim=1)
+    kl = (q * (q.log() - p.log())).sum(1).mean()
+    hard = contrastive_ce_loss(logits, targets)
+    loss = distilled(contrastive_ce_loss, 0.25, t)(logits, targets, teacher)
+    torch.testing.assert_close(loss, 0.75 * hard + 0.25 * t**2 * kl)
+    # A student that already agrees with its teacher owes it nothing.
+    agree = distilled(contrastive_ce_loss, 1.0, t)(teacher, targets, teacher)
+    torch.testing.assert_close(agree, torch.tensor(0.0))
+    # Gradients flow into the student, never into the teacher's logits.
+    student, taught = logits.clone().requires_grad_(), teacher.clone().requires_grad_()
+    distilled(focal_contrast_loss, 0.5, t)(student, targets, taught).backward()
+    assert student.grad.abs().sum() > 0 and taught.grad is None
+    with pytest.raises(ValueError, match="distillation weight"):
+        distilled(focal_contrast_loss, 1.5, t)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        distilled(focal_contrast_loss, 0.5, 0.0)
 
 
 def test_fused_inference_model_gives_the_same_scores():

@@ -257,7 +257,8 @@ def test_training_from_a_pack_matches_training_from_the_folders(corpus, tmp_path
 def test_a_short_training_run_on_cuda_exports_weights_the_cpu_reads(corpus, tmp_path):
     out = tmp_path / "cuda"
     args = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "48", "--epochs"]
-    args += ["1", "--pairs-per-epoch", "128", "--device", "cuda", "--quiet", "--out", str(out)]
+    args += ["1", "--pairs-per-epoch", "128", "--device", "cuda", "--augment", "--quiet"]
+    args += ["--out", str(out)]
     assert train.main(args) == 0
     card = json.loads((out / "cuda.json").read_text())
     assert card["training"]["device"] == "cuda" and 0.0 <= card["validation"]["threshold"] <= 1.0
@@ -269,6 +270,24 @@ def test_a_bad_input_size_is_refused_with_a_message(corpus, tmp_path, capsys):
     args = ["--data", str(corpus), "--protocol", "14/6/4", "--out", str(tmp_path / "x")]
     assert train.main(args + ["--input-size", "64xabc", "--quiet"]) == 2
     assert "give S or HxW" in capsys.readouterr().err
+
+
+def test_a_student_distils_from_a_saved_teacher_and_records_it(run, corpus, tmp_path, capsys):
+    out = tmp_path / "student"
+    args = ["--data", str(corpus), "--protocol", "14/6/4", "--input-size", "64", "--epochs", "1"]
+    args += ["--pairs-per-epoch", "128", "--augment", "--growth-rate", "4", "--stem-channels"]
+    args += ["8", "--teacher", str(run / "tiny"), "--distill-weight", "0.7", "--quiet"]
+    assert train.main(args + ["--out", str(out)]) == 0
+    training = json.loads((out / "student.json").read_text())["training"]
+    assert training["teacher"] == str(run / "tiny") and training["distill_weight"] == 0.7
+    teacher_card = json.loads((run / "tiny.json").read_text())
+    assert training["teacher_card"]["validation"] == teacher_card["validation"]
+    assert training["teacher_card"]["model"]["input_height"] == 64
+    # A teacher trained on other images (64 x 64) cannot teach on 48 x 48 ones.
+    args[args.index("64")] = "48"
+    assert train.main(args + ["--out", str(tmp_path / "other")]) == 2
+    assert "train the teacher on the same pack" in capsys.readouterr().err
+    assert not (tmp_path / "other" / "other.safetensors").exists()
 
 
 def test_a_bad_hard_mining_share_is_refused_with_a_message(corpus, tmp_path, capsys):

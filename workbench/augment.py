@@ -93,7 +93,7 @@ def pair_augmenter(
 
     def augment(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x1, x2 = augment_batch(x1, affine), augment_batch(x2, affine)
-        swap = torch.rand(x1.shape[0], generator=generator) < 0.5
+        swap = (torch.rand(x1.shape[0], generator=generator) < 0.5).to(x1.device)
         a = torch.where(swap[:, None, None, None], x2, x1)
         b = torch.where(swap[:, None, None, None], x1, x2)
         return a, b

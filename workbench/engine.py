@@ -215,14 +215,22 @@ def train_one_epoch(
     desc: str = "training",
     first_step: int = 0,
     lr_at: Callable[[int], float] | None = None,
+    augment: Callable[..., tuple[torch.Tensor, ...]] | None = None,
+    teacher: nn.Module | None = None,
     progress: bool = True,
 ) -> dict:
     """One pass over ``loader``: ``loss = criterion(model(*inputs), target)``, backward, step.
 
     Args:
-        criterion: ``(outputs, target) -> scalar loss`` (outputs in float32).
+        criterion: ``(outputs, target) -> scalar loss`` (outputs in float32); with a
+            ``teacher``, ``(outputs, target, teacher_outputs) -> scalar loss``.
         first_step: global index of this epoch's first step (for ``lr_at``).
         lr_at: sets every parameter group's learning rate to ``lr_at(step)`` before each step.
+        augment: ``augment(*inputs) -> inputs``, applied on the device (a GPU augments its own
+            batches; the random parameters come from torch's CPU generator, so the same seeds
+            give the same augmentation on any device).
+        teacher: a frozen model run in eval mode, without gradients, on the same (augmented)
+            inputs (knowledge distillation).
         progress: a tqdm bar with the running loss and samples per second.
 
     Returns:
@@ -237,9 +245,16 @@ def train_one_epoch(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
         inputs, target = to_device(batch, device)
+        if augment is not None:
+            inputs = augment(*inputs)
         with autocast(device):
             outputs = model(*inputs)
-        loss = criterion(_as_float(outputs), target)
+        if teacher is None:
+            loss = criterion(_as_float(outputs), target)
+        else:
+            with torch.no_grad(), autocast(device):
+                taught = teacher.eval()(*inputs)
+            loss = criterion(_as_float(outputs), target, _as_float(taught))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -81,4 +81,33 @@ def hardest_pairs(loss: Callable[..., torch.Tensor], keep: float) -> Callable[..
     return mined
 
 
+def distilled(
+    loss: Callable[..., torch.Tensor], weight: float, temperature: float
+) -> Callable[..., torch.Tensor]:
+    """Knowledge distillation (Hinton et al., 2015) from a teacher verifier's logits.
+
+    ``(1 - weight) * loss(logits, targets) + weight * T^2 * KL(softmax(t / T) || softmax(s / T))``
+    with ``s`` the student's and ``t`` the teacher's (B, 2) logits, the divergence averaged over
+    the batch. The ``T^2`` keeps the soft term's gradients on the scale of the hard term's. The
+    returned criterion takes ``(logits, targets, teacher_logits)``.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"The distillation weight must be in [0, 1], not {weight}.")
+    if temperature <= 0:
+        raise ValueError(f"The distillation temperature must be positive, not {temperature}.")
+
+    def criterion(
+        logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor
+    ) -> torch.Tensor:
+        soft = F.kl_div(
+            F.log_softmax(logits / temperature, dim=1),
+            F.log_softmax(teacher_logits.detach() / temperature, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        return (1.0 - weight) * loss(logits, targets) + weight * temperature**2 * soft
+
+    return criterion
+
+
 LOSSES = {"focal": focal_contrast_loss, "ce": contrastive_ce_loss}

@@ -30,7 +30,7 @@ from workbench.config import ATTENTIONS, INPUT_SIZE, ModelConfig, PreprocessConf
 from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import split_pairs
-from workbench.losses import LOSSES, hardest_pairs
+from workbench.losses import LOSSES, distilled, hardest_pairs
 from workbench.models import build_model
 from workbench.training_state import load_training_state, save_training_state
 
@@ -75,6 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="in-batch hard-pair mining: the share of each batch's genuine and of its forgery "
         "pairs, the hardest by loss, that the loss is averaged over (1 = all, no mining)",
+    )
+    p.add_argument(
+        "--teacher",
+        help="distil from this saved verifier (NAME.safetensors + NAME.json; e.g. a wider one "
+        "trained on a GPU), run frozen on the same augmented pairs; its preprocessing must be "
+        "the training data's",
+    )
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.5,
+        help="with --teacher: the soft (teacher) term's share of the loss, 0..1",
+    )
+    p.add_argument(
+        "--distill-temperature",
+        type=float,
+        default=2.0,
+        help="with --teacher: the softmax temperature of the soft term",
     )
     p.add_argument(
         "--input-size",
@@ -169,6 +187,27 @@ def _load_backbone(model: torch.nn.Module, stem: str) -> None:
         raise ValueError(f"{stem}'s backbone has another width than this verifier's.") from None
 
 
+def _load_teacher(stem: str, pre: PreprocessConfig, device: torch.device) -> torch.nn.Module:
+    """A saved verifier, frozen, on ``device``; its preprocessing must be the training data's
+    (``pre``), since it scores the same image tensors."""
+    teacher, _, teacher_pre = load_module(stem, architecture="siamese_densenet36")
+    if teacher_pre != pre:
+        raise ValueError(
+            f"The teacher {stem} was trained on {teacher_pre.height}x{teacher_pre.width} images "
+            f"preprocessed as {teacher_pre.to_dict()}, not as this training data "
+            f"({pre.to_dict()}): train the teacher on the same pack."
+        )
+    teacher.requires_grad_(False)
+    return teacher.to(device=device, memory_format=torch.channels_last).eval()
+
+
+def _teacher_summary(stem: str) -> dict:
+    """What the exported card records of the teacher: its width and validation figures."""
+    card = read_card(stem)
+    validation = None if card.validation is None else card.validation.to_dict()
+    return {"name": card.name, "model": card.model, "validation": validation}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
@@ -192,6 +231,8 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
     try:
         height, width = parse_input_size(args.input_size)
         loss_fn = hardest_pairs(LOSSES[args.loss], args.hard_mining)
+        if args.teacher:
+            loss_fn = distilled(loss_fn, args.distill_weight, args.distill_temperature)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -253,6 +294,13 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    teacher = None
+    if args.teacher:
+        try:
+            teacher = _load_teacher(args.teacher, pre, device)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     model = engine.wrap_model(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     augment = pair_augmenter(args.seed, args.augment) if args.augment else None
@@ -279,9 +327,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
         if per_epoch > len(train):
             order = rng.choice(len(train), per_epoch, replace=True)
         order = order[:per_epoch]
-        batches = PairBatches(
-            train, bank, batch_size=args.batch_size, order=order, augment=augment, shard=ctx
-        )
+        batches = PairBatches(train, bank, batch_size=args.batch_size, order=order, shard=ctx)
         started = time.perf_counter()
         trained = engine.train_one_epoch(
             model,
@@ -292,6 +338,8 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             desc=f"epoch {epoch}/{args.epochs}",
             first_step=(epoch - 1) * steps_per_epoch,
             lr_at=lr_at,
+            augment=augment,
+            teacher=teacher,
             progress=show,
         )
         engine.sync_buffers(model)
@@ -373,6 +421,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             "world_size": ctx.world_size,
             "train_pairs": len(train),
             "val_pairs_scored": len(val),
+            **({"teacher_card": _teacher_summary(args.teacher)} if args.teacher else {}),
         },
         "data": sources,
         "validation": {
