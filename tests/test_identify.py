@@ -86,15 +86,46 @@ def test_classifier_trains_and_beats_chance(corpus, tmp_path, capsys):
     )
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert result["writers"] == 8 and result["images"] == 24
+    assert result["writers"] == 8 and result["images"] == 8 * 2  # 20% of 12 images a writer
     assert result["top1"] > 0.5  # chance is 1/8
     assert result["top5"] >= result["top1"]
     lines = captured.err.strip().splitlines()
     assert (
         len(lines) == 8
-        and lines[0].startswith("3 images of writer synth_")
+        and lines[0].startswith("2 images of writer synth_")
         and lines[0].endswith("%")
     )
+    # The kept epoch is the best on the validation images (20%), and the log says so.
+    card = json.loads((out / "writer_classifier.json").read_text())
+    log = [json.loads(line) for line in (out / "writer_classifier.log.jsonl").open()]
+    assert len(log) == 8 and card["training"]["val_images"] == 8 * 2
+    best = max(log, key=lambda r: r["val_top1"])
+    assert card["training"]["best_epoch"] == best["epoch"]
+    assert card["training"]["val_top1"] == best["val_top1"]
+    assert len(card["split"]["val"]) == 16 and card["split"]["val_fraction"] == 0.2
+
+
+def test_several_corpora_name_writers_by_corpus_and_split_60_20_20(corpus, tmp_path):
+    other = tmp_path / "other"
+    generate_corpus(other, writers=4, genuine=10, forgeries=2, seed=6)
+    split = classifier.image_split(
+        [str(corpus), str(other)], val_fraction=0.2, test_fraction=0.2, holdout_writers=3, seed=2
+    )
+    names = split["writers"] + split["holdout"]
+    assert len(names) == 14 and len(set(names)) == 14  # the synthetic names repeat
+    assert {n.split("/")[0] for n in names} == {corpus.name, "other"}
+    per_writer = {}
+    for part in ("train", "val", "test"):
+        for _, writer, _ in split[part]:
+            per_writer.setdefault(writer, []).append(part)
+    ten = [w for w in split["writers"] if w.startswith("other/")]
+    assert all(sorted(per_writer[w]) == ["test"] * 2 + ["train"] * 6 + ["val"] * 2 for w in ten)
+    # Forgeries never enter identification.
+    assert all("forg" not in p for part in ("train", "val", "test") for p, _, _ in split[part])
+    for bad in ({"val_fraction": 0.5, "test_fraction": 0.5}, {"holdout_writers": 14}):
+        kwargs = {"val_fraction": 0.2, "test_fraction": 0.2, "holdout_writers": 0} | bad
+        with pytest.raises(ValueError):
+            classifier.image_split([str(corpus), str(other)], seed=2, **kwargs)
 
 
 def test_slides_line_and_media():

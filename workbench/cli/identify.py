@@ -27,6 +27,7 @@ from workbench.data.batches import ImageBatches
 from workbench.data.image_bank import ImageBank
 from workbench.identification.classifier import (
     classes_and_split,
+    classify,
     evaluate_classifier,
     image_split,
     load_classifier,
@@ -39,25 +40,40 @@ from workbench.models.writer_id import (
 )
 
 
+def _top1(model: torch.nn.Module, items: list[tuple[str, int]], bank: ImageBank) -> float:
+    """Top-1 accuracy of ``model`` on (path, class) items."""
+    probs = classify(model, bank.get([p for p, _ in items]))
+    return float((probs.argmax(1) == np.array([c for _, c in items])).mean())
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    split = image_split(
-        args.data,
-        test_fraction=args.test_fraction,
-        holdout_writers=args.holdout_writers,
-        seed=args.seed,
-    )
+    try:
+        split = image_split(
+            args.data,
+            val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction,
+            holdout_writers=args.holdout_writers,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     pre = PreprocessConfig(height=args.input_size, width=args.input_size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    every = split["train"] + split["test"] + split["holdout_images"]
+    every = split["train"] + split["val"] + split["test"] + split["holdout_images"]
     bank = ImageBank(
         [p for p, _, _ in every],
         config=pre,
         cache_dir=out.parent / "cache",
         progress=not args.quiet,
     )
-    train = [(p, split["writers"].index(w)) for p, w, _ in split["train"] if p in bank]
+    index = {w: i for i, w in enumerate(split["writers"])}
+    train = [(p, index[w]) for p, w, _ in split["train"] if p in bank]
+    val = [(p, index[w]) for p, w, _ in split["val"] if p in bank]
     config = WriterClassifierConfig(
         n_writers=len(split["writers"]), input_height=pre.height, input_width=pre.width
     )
@@ -65,7 +81,8 @@ def _train(args: argparse.Namespace) -> int:
     model = engine.wrap_model(WriterClassifier(config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     augment = image_augmenter("light") if args.augment else None
-    started = time.perf_counter()
+    started, best, kept = time.perf_counter(), None, {}
+    log_file = (out / f"{args.name}.log.jsonl").open("w", encoding="utf-8")
     for epoch in range(1, args.epochs + 1):
         order = np.random.default_rng([args.seed, epoch]).permutation(len(train))
         batches = ImageBatches(
@@ -80,8 +97,23 @@ def _train(args: argparse.Namespace) -> int:
             desc=f"epoch {epoch}/{args.epochs}",
             progress=not args.quiet,
         )
-        print(json.dumps({"epoch": epoch, "train_loss": trained["loss"]}), file=sys.stderr)
-    model = engine.unwrap(model)
+        record = {
+            "epoch": epoch,
+            "train_loss": trained["loss"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        if val:
+            record["val_top1"] = _top1(engine.unwrap(model), val, bank)
+        # The kept weights: the best validation top-1 (the last epoch without validation images).
+        if best is None or not val or record["val_top1"] > best["val_top1"]:
+            best = record
+            state = engine.unwrap(model).state_dict()
+            kept = {k: v.detach().cpu().clone() for k, v in state.items()}
+        print(json.dumps(record), file=log_file, flush=True)
+        print(json.dumps(record), file=sys.stderr)
+    log_file.close()
+    model = WriterClassifier(config)
+    model.load_state_dict(kept)
     meta = {
         "architecture": "writer_classifier",
         "model": config.to_dict(),
@@ -90,29 +122,34 @@ def _train(args: argparse.Namespace) -> int:
         "split": {
             **split,
             "seed": args.seed,
+            "val_fraction": args.val_fraction,
             "test_fraction": args.test_fraction,
-            "corpus": args.data,
         },
         "training": {
             "epochs": args.epochs,
+            "best_epoch": best["epoch"],
+            "val_top1": best.get("val_top1"),
             "lr": args.lr,
             "batch_size": args.batch_size,
             "augment": args.augment,
             "seed": args.seed,
             "wall_seconds": round(time.perf_counter() - started, 1),
             "images": len(train),
+            "val_images": len(val),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "device": str(device),
         },
     }
-    save_model(model, out / args.name, meta)
+    save_model(model.eval(), out / args.name, meta)
     print(
         json.dumps(
             {
                 "weights": str(out / f"{args.name}.safetensors"),
                 "writers": len(split["writers"]),
                 "images": len(train),
+                "best_epoch": best["epoch"],
+                "val_top1": best.get("val_top1"),
             }
         )
     )
@@ -206,14 +243,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench.cli.identify", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("train", help="train the writer classifier")
-    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="corpus folder (repeat for several; their writers are named <folder>/<writer>)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--name", default="writer_classifier")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument(
-        "--test-fraction", type=float, default=0.25, help="share of each writer's images held out"
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share of each writer's images that chooses the kept epoch (best top-1)",
+    )
+    p.add_argument(
+        "--test-fraction", type=float, default=0.2, help="share of each writer's images held out"
     )
     p.add_argument(
         "--holdout-writers", type=int, default=0, help="writers kept out of training entirely"
@@ -224,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default=engine.default_device(), help="cpu or cuda (default: cuda when present)"
     )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_train)
     p = commands.add_parser("eval", help="top-1 / top-5 on the held-out images")

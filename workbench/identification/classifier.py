@@ -3,6 +3,7 @@ evaluation (top-1 / top-5, the slides' per-writer lines, accuracy per CrossMedia
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,38 +26,77 @@ def crossmedia_medium(index: int) -> str:
     return CROSSMEDIA_MEDIA[min(max(index - 1, 0) // 10, 3)]
 
 
-def image_split(corpus_path: str, *, test_fraction: float, holdout_writers: int, seed: int) -> dict:
-    """Per writer, a seeded share of its genuine images for testing; ``holdout_writers`` writers
-    (seeded) are left out of training altogether.
+def image_split(
+    corpus_paths: str | Path | Sequence[str | Path],
+    *,
+    test_fraction: float,
+    holdout_writers: int,
+    seed: int,
+    val_fraction: float = 0.0,
+) -> dict:
+    """Per writer, seeded shares of its genuine images for validation and testing;
+    ``holdout_writers`` writers (seeded, over all corpora) are left out of training altogether.
+
+    Each corpus is deduplicated first. With several corpora a writer is named
+    ``<corpus folder>/<writer>`` (BHSig-B's writer 12 is not BHSig-H's).
 
     Returns:
-        dict with ``writers`` (known, class order), ``holdout`` writers, and ``train`` / ``test`` /
-        ``holdout_images`` lists of [absolute path, writer, index].
+        dict with ``writers`` (known, class order), ``holdout`` writers, ``corpus`` (the paths)
+        and ``train`` / ``val`` / ``test`` / ``holdout_images`` lists of [absolute path, writer,
+        index].
+
+    Raises:
+        ValueError: shares outside [0, 1) or summing to 1 or more, or more held-out writers
+            than there are writers.
     """
-    corpus = dedupe(read_corpus(corpus_path))
-    writers = corpus.writers
+    paths = [corpus_paths] if isinstance(corpus_paths, str | Path) else list(corpus_paths)
+    if not paths:
+        raise ValueError("Give at least one corpus folder.")
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"The validation ({val_fraction}) and test ({test_fraction}) shares of each writer's "
+            "images must be in [0, 1) and leave images for training."
+        )
+    records: dict[str, list[list]] = {}
+    for path in paths:
+        corpus = dedupe(read_corpus(path))
+        prefix = f"{Path(path).resolve().name}/" if len(paths) > 1 else ""
+        for writer in corpus.writers:
+            items = [
+                [str(corpus.absolute(r).resolve()), prefix + writer, r.index]
+                for r in corpus.of_writer(writer, GENUINE)
+            ]
+            if items:
+                records[prefix + writer] = items
+    writers = list(records)
+    if holdout_writers >= len(writers):
+        raise ValueError(
+            f"{holdout_writers} held-out writers leave none of the {len(writers)} writers to "
+            "train on."
+        )
     rng = np.random.default_rng(seed)
     holdout = sorted(
         (writers[i] for i in rng.permutation(len(writers))[:holdout_writers]), key=natural_key
     )
-    known = [w for w in writers if w not in holdout]
     split: dict = {
-        "writers": known,
+        "writers": [w for w in writers if w not in holdout],
         "holdout": holdout,
+        "corpus": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]),
         "train": [],
+        "val": [],
         "test": [],
         "holdout_images": [],
     }
-    for w_index, writer in enumerate(writers):
-        records = corpus.of_writer(writer, GENUINE)
-        items = [[str(corpus.absolute(r).resolve()), writer, r.index] for r in records]
+    for w_index, (writer, items) in enumerate(records.items()):
         if writer in holdout:
             split["holdout_images"] += items
             continue
         order = np.random.default_rng([seed, w_index]).permutation(len(items))
         n_test = int(round(len(items) * test_fraction))
+        n_val = int(round(len(items) * val_fraction))
         split["test"] += [items[i] for i in order[:n_test]]
-        split["train"] += [items[i] for i in order[n_test:]]
+        split["val"] += [items[i] for i in order[n_test : n_test + n_val]]
+        split["train"] += [items[i] for i in order[n_test + n_val :]]
     return split
 
 
