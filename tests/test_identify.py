@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -258,6 +259,7 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
                 "--embedding",
                 str(out / "siamese_triplet.safetensors"),
                 "--k",
+                "1",
                 "2",
                 "--queries",
                 "2",
@@ -275,14 +277,35 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
         "Use case",
         "Complexity",
     ]
+    k_rows = [line for line in lines if line.startswith("| embedding Siamese, triplet loss |")]
+    assert [row.split("|")[2].strip() for row in k_rows] == ["1", "2"]
     result = json.loads(lines[-1])
     embedding = result["verification"]["embedding Siamese, triplet loss"]
+    # 4 held-out writers: 2 new (enrolled), 1 never-enrolled for the threshold, 1 for the test.
     assert (
         embedding["enrolled"] == 6 + 2
         and embedding["new_queries"] == 2 * 2
-        and embedding["never_queries"] == 2 * 2
+        and embedding["never_queries"] == 1 * 2
+        and "never_val_rejected" in embedding
     )
+    assert embedding["threshold_source"].startswith("rejects 5% of 12 validation signatures")
+    assert 0.0 <= embedding["known_rejected"] <= 1.0
+    assert set(result["verification_by_k"]) == {"1", "2"}
     assert (
         result["classifier"]["new_writer_top1"] == 0.0
         and result["classifier"]["unknown_queries"] == 8
     )
+
+
+def test_the_rejection_threshold_rejects_at_most_the_share_asked():
+    from workbench.identification.comparison import rejection_threshold
+
+    scores = np.array([0.9, 0.2, 0.5, 0.7, 0.3, 0.8, 0.6, 0.4, 0.95, 0.1])
+    assert rejection_threshold(scores, 0.0) == 0.1  # rejects none
+    assert rejection_threshold(scores, 0.05) == 0.1  # floor(0.5) = 0: still none
+    assert rejection_threshold(scores, 0.2) == 0.3  # rejects 0.1 and 0.2: 20%
+    assert (scores < rejection_threshold(scores, 0.25)).mean() <= 0.25
+    with pytest.raises(ValueError, match="No validation signatures"):
+        rejection_threshold(np.array([]), 0.05)
+    with pytest.raises(ValueError, match="false-rejection share"):
+        rejection_threshold(scores, 1.0)

@@ -191,51 +191,60 @@ def _siamese_train(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from workbench.checkpoint import load_verifier
     from workbench.identification.comparison import (
+        k_table,
         measure_classifier,
         measure_verification,
         plan,
         slides_table,
     )
     from workbench.identification.embedding import embedding_scorer, load_embedding
-    from workbench.identification.gallery import verifier_scorer
 
     _, card, _ = load_classifier(args.classifier)
-    design = plan(classes_and_split(card)[1], k=args.k, queries=args.queries)
-    classifier = measure_classifier(args.classifier, design)
-    verifiers = {}
+    split = classes_and_split(card)[1]
+    scorers = {}
     if args.verifier:
+        from workbench.identification.gallery import verifier_scorer
+
         model, vcard, pre = load_verifier(args.verifier, fuse=True)
-        threshold = args.threshold if args.threshold is not None else vcard.threshold
-        verifiers["pairwise Siamese, the paper's"] = measure_verification(
-            verifier_scorer(model),
-            pre,
-            design,
-            threshold=threshold,
-            parameters=sum(p.numel() for p in model.parameters()),
-            training_seconds=vcard.training_seconds,
-        )
+        scorers["pairwise Siamese, the paper's"] = (
+            verifier_scorer(model), pre, model, vcard, vcard.threshold
+        )  # fmt: skip
     for weights in args.embedding:
         model, ecard, pre = load_embedding(weights)
         name = f"embedding Siamese, {model.config.loss} loss"
-        verifiers[name] = measure_verification(
-            embedding_scorer(model),
-            pre,
-            design,
-            threshold=args.threshold if args.threshold is not None else FALLBACK_THRESHOLD,
-            parameters=sum(p.numel() for p in model.parameters()),
-            training_seconds=ecard.training_seconds,
-        )
-    print(slides_table(design, classifier, verifiers, k=args.k))
-    print(
-        json.dumps(
-            {
-                "k": args.k,
-                "queries_per_writer": args.queries,
-                "classifier": classifier,
-                "verification": verifiers,
-            }
-        )
-    )
+        scorers[name] = (embedding_scorer(model), pre, model, ecard, FALLBACK_THRESHOLD)
+    main_k = 3 if 3 in args.k else args.k[0]
+    results: dict[int, dict] = {}
+    for k in args.k:
+        design = plan(split, k=k, queries=args.queries)
+        results[k] = {
+            name: measure_verification(
+                scorer,
+                pre,
+                design,
+                threshold=args.threshold,
+                fallback_threshold=fallback,
+                max_false_rejection=args.max_false_rejection,
+                parameters=sum(p.numel() for p in model.parameters()),
+                training_seconds=wcard.training_seconds,
+            )
+            for name, (scorer, pre, model, wcard, fallback) in scorers.items()
+        }
+    design = plan(split, k=main_k, queries=args.queries)
+    classifier = measure_classifier(args.classifier, design)
+    print(slides_table(design, classifier, results[main_k], k=main_k))
+    if scorers:
+        print()
+        print(k_table(results))
+    summary = {
+        "k": args.k,
+        "queries_per_writer": args.queries,
+        "max_false_rejection": args.max_false_rejection,
+        "classifier": classifier,
+        "verification": results[main_k],
+        "verification_by_k": {str(k): v for k, v in results.items()},
+    }
+    print(json.dumps(summary))
     return 0
 
 
@@ -310,13 +319,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--embedding", action="append", default=[], help="embedding Siamese weights (repeatable)"
     )
-    p.add_argument("--k", type=int, default=3, help="references enrolled per writer")
+    p.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        default=[1, 3, 5],
+        help="references enrolled per writer (several: one measurement each; the slides' "
+        "table at k = 3)",
+    )
     p.add_argument("--queries", type=int, default=3, help="questioned images per writer")
     p.add_argument(
         "--threshold",
         type=float,
-        help="rejection threshold (default: the verifier's validation threshold; "
-        f"{FALLBACK_THRESHOLD} for embeddings)",
+        help="rejection threshold (default: the one that rejects --max-false-rejection of the "
+        "known writers' validation signatures; without validation images, the verifier's "
+        f"threshold or {FALLBACK_THRESHOLD} for embeddings)",
+    )
+    p.add_argument(
+        "--max-false-rejection",
+        type=float,
+        default=0.05,
+        help="share of known writers' validation signatures the chosen threshold rejects",
     )
     p.set_defaults(run=_compare)
     return parser

@@ -1,9 +1,10 @@
 """The classroom comparison, measured: writer identification (closed set) against identification
 through verification (enrollment, open set), on the classifier's own split.
 
-Writers: the classifier's known writers, plus its held-out writers split in two: *new* writers,
-enrolled into the verification gallery with k references and no retraining, and *never
-enrolled* writers, whose signatures a verifier should reject.
+Writers: the classifier's known writers, plus its held-out writers shared out in three: *new*
+writers, enrolled into the verification gallery with k references and no retraining, and two
+groups of *never enrolled* writers, whose signatures a verifier should reject: one chooses the
+rejection threshold (with the known writers' validation images), the other measures it.
 """
 
 from __future__ import annotations
@@ -26,16 +27,46 @@ def _pick(items: list[list], writers: list[str], start: int, count: int) -> dict
 
 
 def plan(split: dict, *, k: int, queries: int) -> dict:
-    """Reference and query images per group of writers (deterministic: split order)."""
-    holdout = split["holdout"]
-    new, never = holdout[: (len(holdout) + 1) // 2], holdout[(len(holdout) + 1) // 2 :]
+    """Reference and query images per group of writers.
+
+    The held-out writers are shared out at random (seeded by the split's seed) in three: *new*
+    writers (enrolled with ``k`` references), *never-enrolled validation* writers (with the
+    known writers' validation images, they choose the rejection threshold) and *never-enrolled
+    test* writers. Images are taken in split order, so a plan is deterministic.
+    """
+    holdout = list(split["holdout"])
+    order = np.random.default_rng([int(split.get("seed", 0)), 1]).permutation(len(holdout))
+    shuffled = [holdout[i] for i in order]
+    n_new = -(-len(shuffled) // 3)
+    n_val = (len(shuffled) - n_new) // 2
+    new = shuffled[:n_new]
+    never_val, never = shuffled[n_new : n_new + n_val], shuffled[n_new + n_val :]
+    images = split["holdout_images"]
     return {
         "known_refs": _pick(split["train"], split["writers"], 0, k),
+        "known_val": _pick(split.get("val", []), split["writers"], 0, queries),
         "known_queries": _pick(split["test"], split["writers"], 0, queries),
-        "new_refs": _pick(split["holdout_images"], new, 0, k),
-        "new_queries": _pick(split["holdout_images"], new, k, queries),
-        "never_queries": _pick(split["holdout_images"], never, 0, queries),
+        "new_refs": _pick(images, new, 0, k),
+        "new_queries": _pick(images, new, k, queries),
+        "never_val": _pick(images, never_val, 0, queries),
+        "never_queries": _pick(images, never, 0, queries),
     }
+
+
+def rejection_threshold(genuine_best: np.ndarray, max_false_rejection: float) -> float:
+    """The highest threshold that rejects at most ``max_false_rejection`` of the enrolled
+    writers' own signatures: their best-match scores, sorted, at index
+    ``floor(max_false_rejection * n)`` (fewer than that many lie strictly below it).
+
+    Raises:
+        ValueError: no scores, or a share outside [0, 1).
+    """
+    if len(genuine_best) == 0:
+        raise ValueError("No validation signatures of enrolled writers to choose a threshold on.")
+    if not 0 <= max_false_rejection < 1:
+        raise ValueError(f"The false-rejection share must be in [0, 1), not {max_false_rejection}.")
+    ordered = np.sort(np.asarray(genuine_best, dtype=float))
+    return float(ordered[int(np.floor(max_false_rejection * len(ordered)))])
 
 
 def _flat(groups: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -47,7 +78,9 @@ def measure_classifier(weights, design: dict) -> dict:
     classes, _ = classes_and_split(card)
     known, unknown = (
         _flat(design["known_queries"]),
-        _flat(design["new_queries"]) + _flat(design["never_queries"]),
+        _flat(design["new_queries"])
+        + _flat(design.get("never_val", {}))
+        + _flat(design["never_queries"]),
     )
     bank = ImageBank([p for _, p in known + unknown], config=pre, progress=False)
     started = time.perf_counter()
@@ -74,43 +107,72 @@ def measure_classifier(weights, design: dict) -> dict:
 
 
 def measure_verification(
-    scorer: Scorer, pre, design: dict, *, threshold: float, parameters: int, training_seconds
+    scorer: Scorer,
+    pre,
+    design: dict,
+    *,
+    threshold: float | None = None,
+    fallback_threshold: float,
+    max_false_rejection: float = 0.05,
+    parameters: int,
+    training_seconds,
 ) -> dict:
-    """Enroll known and new writers, rank every query, count rejections of never-enrolled
-    writers."""
-    groups = ("known_refs", "new_refs", "known_queries", "new_queries", "never_queries")
+    """Enroll the known and new writers, rank every query, count rejections.
+
+    A query is accepted when its best-matching writer's mean score reaches the threshold. The
+    threshold is ``threshold`` when given, else the one that rejects ``max_false_rejection`` of
+    the known writers' validation signatures (``rejection_threshold``), else (a split without
+    validation images) ``fallback_threshold``.
+    """
+    groups = [g for g in design if design[g]]
     bank = ImageBank([p for g in groups for _, p in _flat(design[g])], config=pre, progress=False)
     gallery = Gallery()
     for key in ("known_refs", "new_refs"):
         for writer, paths in design[key].items():
             if paths:
                 gallery.enroll(writer, bank.get(paths))
+    ranked: dict[str, list] = {}
+    started, count = time.perf_counter(), 0
+    for key in ("known_val", "never_val", "known_queries", "new_queries", "never_queries"):
+        ranked[key] = [
+            (w, gallery.rank(bank.get([p])[0], scorer)) for w, p in _flat(design.get(key, {}))
+        ]
+        count += len(ranked[key])
+    ms = 1000 * (time.perf_counter() - started) / max(count, 1)
+    best = {key: np.array([m[0].score for _, m in items]) for key, items in ranked.items()}
+    source = "given"
+    if threshold is None and len(best["known_val"]):
+        threshold = rejection_threshold(best["known_val"], max_false_rejection)
+        source = (
+            f"rejects {100 * max_false_rejection:g}% of {len(best['known_val'])} validation "
+            "signatures of known writers"
+        )
+    elif threshold is None:
+        threshold, source = fallback_threshold, "fallback (the split has no validation images)"
     result: dict = {
         "enrolled": len(gallery),
         "threshold": threshold,
+        "threshold_source": source,
         "parameters": parameters,
         "training_seconds": training_seconds,
+        "ms_per_identification": ms,
     }
-    started, count = time.perf_counter(), 0
+    if len(best["never_val"]):
+        result["never_val_rejected"] = float((best["never_val"] < threshold).mean())
     for key in ("known_queries", "new_queries", "never_queries"):
-        ranked = [(w, gallery.rank(bank.get([p])[0], scorer)) for w, p in _flat(design[key])]
-        count += len(ranked)
-        if not ranked:
+        if not ranked[key]:
             continue
-        top1 = [m[0].writer == w for w, m in ranked]
-        top5 = [w in [x.writer for x in m[:5]] for w, m in ranked]
-        best = np.array([m[0].score for _, m in ranked])
         name = key.replace("_queries", "")
-        result[f"{name}_queries"] = len(ranked)
-        if name != "never":
-            result[f"{name}_top1"], result[f"{name}_top5"] = (
-                float(np.mean(top1)),
-                float(np.mean(top5)),
-            )
-            result[f"{name}_rejected"] = float((best < threshold).mean())
-        else:
-            result["never_rejected"] = float((best < threshold).mean())
-    result["ms_per_identification"] = 1000 * (time.perf_counter() - started) / max(count, 1)
+        result[f"{name}_queries"] = len(ranked[key])
+        rejected = float((best[key] < threshold).mean())
+        if name == "never":
+            result["never_rejected"] = rejected
+            continue
+        result[f"{name}_top1"] = float(np.mean([m[0].writer == w for w, m in ranked[key]]))
+        result[f"{name}_top5"] = float(
+            np.mean([w in [x.writer for x in m[:5]] for w, m in ranked[key]])
+        )
+        result[f"{name}_rejected"] = rejected
     return result
 
 
@@ -169,4 +231,26 @@ def slides_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, 
         )
         + " |"
     )
+    return "\n".join(rows)
+
+
+def k_table(results: dict[int, dict[str, dict]]) -> str:
+    """One row per verifier and number of references k: how identification and open-set
+    rejection grow with the references enrolled (``results[k][verifier name]``)."""
+    rows = [
+        "| Verifier | k | known top-1 | new writers top-1 | never-enrolled rejected | "
+        "known rejected | threshold (chosen on) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = sorted({name for by_name in results.values() for name in by_name})
+    for name in names:
+        for k in sorted(results):
+            v = results[k].get(name)
+            if v is None:
+                continue
+            rows.append(
+                f"| {name} | {k} | {_pct(v.get('known_top1'))} | {_pct(v.get('new_top1'))} | "
+                f"{_pct(v.get('never_rejected'))} | {_pct(v.get('known_rejected'))} | "
+                f"{v['threshold']:.3f} ({v['threshold_source']}) |"
+            )
     return "\n".join(rows)
