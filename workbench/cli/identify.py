@@ -31,6 +31,7 @@ from workbench.identification.classifier import (
     evaluate_classifier,
     image_split,
     load_classifier,
+    score_classifier,
     slides_line,
 )
 from workbench.models.writer_id import (
@@ -114,6 +115,12 @@ def _train(args: argparse.Namespace) -> int:
     log_file.close()
     model = WriterClassifier(config)
     model.load_state_dict(kept)
+    model.eval()
+    # The test images of known writers, scored once here so that the card (and the app) carry
+    # the slides' per-writer lines.
+    test = score_classifier(
+        model, split["writers"], split["test"], bank, media=args.media == "crossmedia"
+    )
     meta = {
         "architecture": "writer_classifier",
         "model": config.to_dict(),
@@ -140,8 +147,9 @@ def _train(args: argparse.Namespace) -> int:
             "threads": torch.get_num_threads(),
             "device": str(device),
         },
+        "identification_test": test,
     }
-    save_model(model.eval(), out / args.name, meta)
+    save_model(model, out / args.name, meta)
     print(
         json.dumps(
             {
@@ -150,6 +158,8 @@ def _train(args: argparse.Namespace) -> int:
                 "images": len(train),
                 "best_epoch": best["epoch"],
                 "val_top1": best.get("val_top1"),
+                "test_top1": test["top1"],
+                "test_top5": test["top5"],
             }
         )
     )
@@ -282,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default=engine.default_device(), help="cpu or cuda (default: cuda when present)"
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument(
+        "--media",
+        choices=["none", "crossmedia"],
+        default="none",
+        help="also report test top-1 per CrossMedia-zh medium",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_train)
     p = commands.add_parser("eval", help="top-1 / top-5 on the held-out images")

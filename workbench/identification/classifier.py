@@ -138,11 +138,25 @@ def evaluate_classifier(
     medium."""
     model, card, pre = load_classifier(weights)
     classes, split = classes_and_split(card)
-    test = split["test"]
-    bank = ImageBank([p for p, _, _ in test], config=pre, progress=progress)
-    test = [t for t in test if t[0] in bank]
-    probs = classify(model, bank.get([p for p, _, _ in test]))
-    truth = np.array([classes.index(w) for _, w, _ in test])
+    bank = ImageBank([p for p, _, _ in split["test"]], config=pre, progress=progress)
+    return score_classifier(model, classes, split["test"], bank, media=media)
+
+
+def score_classifier(
+    model: WriterClassifier,
+    classes: Sequence[str],
+    items: Sequence[Sequence],
+    bank: ImageBank,
+    *,
+    media: bool = False,
+) -> dict:
+    """Top-1 / top-5 of ``model`` on [path, writer, index] items of known writers (those whose
+    image is in ``bank``), a per-writer count (the slides' lines) and, for CrossMedia-zh, top-1
+    per medium."""
+    items = [t for t in items if t[0] in bank]
+    probs = classify(model, bank.get([p for p, _, _ in items]))
+    index = {w: i for i, w in enumerate(classes)}
+    truth = np.array([index[w] for _, w, _ in items])
     ranks = (-probs).argsort(1)
     top1 = ranks[:, 0] == truth
     top5 = (ranks[:, :5] == truth[:, None]).any(1)
@@ -154,14 +168,14 @@ def evaluate_classifier(
                 {"writer": writer, "images": int(mask.sum()), "correct": int(top1[mask].sum())}
             )
     result = {
-        "images": len(test),
+        "images": len(items),
         "writers": len(classes),
-        "top1": float(top1.mean()),
-        "top5": float(top5.mean()),
+        "top1": float(top1.mean()) if len(items) else None,
+        "top5": float(top5.mean()) if len(items) else None,
         "per_writer": per_writer,
     }
     if media:
-        names = np.array([crossmedia_medium(i) for _, _, i in test])
+        names = np.array([crossmedia_medium(i) for _, _, i in items])
         result["per_medium"] = {
             m: float(top1[names == m].mean()) for m in CROSSMEDIA_MEDIA if (names == m).any()
         }
