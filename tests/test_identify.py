@@ -181,6 +181,11 @@ def test_enrolling_a_new_writer_changes_identification_without_touching_weights(
     assert ranked[0].writer == new and ranked[0].score == pytest.approx(1.0, abs=1e-5)
     assert len(ranked) == len(split["writers"]) + 1
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # The cached ranking gives each writer the scores of scoring its references one by one.
+    for match in ranked:
+        direct = scorer(gallery.references(match.writer), query)
+        np.testing.assert_allclose(match.scores, direct, atol=1e-6)
+        assert match.score == pytest.approx(direct.mean(), abs=1e-6)
     gallery.remove(new)
     assert new not in [m.writer for m in gallery.rank(query, scorer)]
 

@@ -136,31 +136,45 @@ def _unit(embeddings: torch.Tensor) -> torch.Tensor:
     return embeddings  # the model's embeddings are already unit vectors
 
 
-def embedding_scorer(model: EmbeddingSiamese):
-    """A ``Gallery`` scorer: similarity ``1 - d / 2`` of the embeddings.
+class EmbeddingScorer:
+    """A ``Gallery`` scorer for the embedding Siamese: similarity ``1 - d / 2`` of the
+    embeddings (``EmbeddingSiamese.similarity``), in 0..1.
 
-    Each signature is embedded on its own, so a gallery's references are embedded once and the
-    questioned signature once per ranking (cached by content hash).
+    Each signature is embedded on its own, so a ``Gallery`` embeds its references once
+    (``embed``) and a query once; called as ``scorer(references, questioned)`` it embeds both
+    (cached by content hash).
     """
-    cache: dict[tuple, torch.Tensor] = {}
 
-    def embedded(images: np.ndarray) -> torch.Tensor:
+    def __init__(self, model: EmbeddingSiamese, batch_size: int = 64) -> None:
+        self.model, self.batch_size = model, batch_size
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W) normalized uint8 images -> (N, dim) float32 unit embeddings."""
         key = (
             hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest(),
             images.shape,
         )
-        if key not in cache:
-            if len(cache) > 4096:
-                cache.clear()
-            batches = array_batches(images)
-            cache[key] = torch.from_numpy(
-                engine.predict(model, batches, output=_unit, dtype=np.float32)
-            )
-        return cache[key]
+        if key not in self._cache:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            batches = array_batches(images, batch_size=self.batch_size)
+            self._cache[key] = engine.predict(self.model, batches, output=_unit, dtype=np.float32)
+        return self._cache[key]
 
-    def score(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def similarity(references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
+        """(N, dim) and (1, dim) embeddings -> (N,) float64 scores in 0..1."""
         return (
-            EmbeddingSiamese.similarity(embedded(references), embedded(questioned)).double().numpy()
+            EmbeddingSiamese.similarity(torch.from_numpy(references), torch.from_numpy(questioned))
+            .double()
+            .numpy()
         )
 
-    return score
+    def __call__(self, references: np.ndarray, questioned: np.ndarray) -> np.ndarray:
+        return self.similarity(self.embed(references), self.embed(questioned[None]))
+
+
+def embedding_scorer(model: EmbeddingSiamese) -> EmbeddingScorer:
+    """The ``Gallery`` scorer of an embedding Siamese (``EmbeddingScorer``)."""
+    return EmbeddingScorer(model)

@@ -31,10 +31,17 @@ class Match:
 
 
 class Gallery:
-    """Enrolled writers and their normalized reference images."""
+    """Enrolled writers and their normalized reference images.
+
+    With a scorer that embeds each signature on its own (it has an ``embed`` method, as
+    ``embedding_scorer``'s does), ranking embeds every writer's references once and keeps them
+    (per scorer) until the writer is enrolled again or removed: a query then costs one
+    embedding and one distance per reference, however many writers are enrolled.
+    """
 
     def __init__(self) -> None:
         self._references: dict[str, np.ndarray] = {}
+        self._embedded: dict[int, tuple[object, list[str], np.ndarray, np.ndarray]] = {}
 
     @property
     def writers(self) -> list[str]:
@@ -51,9 +58,11 @@ class Gallery:
                 "Enroll a writer with at least one normalized reference image (k, H, W)."
             )
         self._references[str(writer)] = images.copy()
+        self._embedded.clear()
 
     def remove(self, writer: str) -> None:
         self._references.pop(str(writer), None)
+        self._embedded.clear()
 
     def references(self, writer: str) -> np.ndarray:
         return self._references[str(writer)]
@@ -62,10 +71,32 @@ class Gallery:
         """Enrolled writers sorted by mean score against their references, best first."""
         if not self._references:
             raise ValueError("No writers are enrolled.")
+        if hasattr(scorer, "embed"):
+            return self._rank_embedded(questioned, scorer)
         matches = []
         for writer in self.writers:
             scores = np.asarray(scorer(self._references[writer], questioned), dtype=float)
             matches.append(Match(writer, float(scores.mean()), tuple(float(s) for s in scores)))
+        return sorted(matches, key=lambda m: -m.score)
+
+    def _rank_embedded(self, questioned: np.ndarray, scorer) -> list[Match]:
+        cached = self._embedded.get(id(scorer))
+        if cached is None or cached[0] is not scorer:
+            writers = self.writers
+            stacked = np.concatenate([self._references[w] for w in writers])
+            owner = np.concatenate(
+                [np.full(len(self._references[w]), i) for i, w in enumerate(writers)]
+            )
+            cached = (scorer, writers, scorer.embed(stacked), owner)
+            self._embedded[id(scorer)] = cached
+        _, writers, references, owner = cached
+        scores = scorer.similarity(references, scorer.embed(questioned[None]))
+        sums = np.bincount(owner, weights=scores, minlength=len(writers))
+        means = sums / np.bincount(owner, minlength=len(writers))
+        matches = [
+            Match(w, float(means[i]), tuple(float(s) for s in scores[owner == i]))
+            for i, w in enumerate(writers)
+        ]
         return sorted(matches, key=lambda m: -m.score)
 
 
