@@ -255,6 +255,11 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
         == 0
     )
     capsys.readouterr()
+    # The embedding's open-set threshold was chosen on the validation images (6 known writers,
+    # 2 validation images each) and rejects at most 5% of them.
+    validation = json.loads((out / "siamese_triplet.json").read_text())["validation"]
+    assert validation["queries"] == 12 and 0.0 <= validation["threshold"] <= 1.0
+    assert validation["rule"].startswith("rejects 5% of 12 validation signatures of 6 known")
     assert (
         identify.main(
             [

@@ -101,8 +101,9 @@ def train_embedding(
         )
         record = {"epoch": epoch, "loss": loss, "train_loss": trained["loss"]}
         print(json.dumps(record), file=sys.stderr)
-    model = engine.unwrap(model)
+    model = engine.unwrap(model).eval()
     out.mkdir(parents=True, exist_ok=True)
+    validation = open_set_validation(model, split, pre, k=3, max_false_rejection=0.05)
     meta = {
         "architecture": "embedding_siamese",
         "model": config.to_dict(),
@@ -118,9 +119,53 @@ def train_embedding(
             "corpus": split.get("corpus"),
             "device": str(device),
         },
+        **({"validation": validation} if validation else {}),
     }
     weights, _ = save_model(model, out / name, meta)
     return weights
+
+
+def open_set_validation(
+    model: EmbeddingSiamese, split: dict, pre: PreprocessConfig, *, k: int, max_false_rejection
+) -> dict | None:
+    """The open-set threshold of ``model``, chosen on the split's validation images.
+
+    Every known writer is enrolled with its first ``k`` training images; each validation image
+    is ranked against all of them. The threshold is the one that rejects
+    ``max_false_rejection`` of these genuine queries (``comparison.rejection_threshold``), the
+    threshold the app uses. None when the split has no validation images.
+    """
+    from workbench.identification.comparison import rejection_threshold
+    from workbench.identification.gallery import Gallery
+
+    val = split.get("val") or []
+    if not val:
+        return None
+    references = _by_writer(split["train"])
+    bank = ImageBank(
+        [p for ps in references.values() for p in ps[:k]] + [p for p, _, _ in val],
+        config=pre,
+        progress=False,
+    )
+    gallery = Gallery()
+    for writer, paths in references.items():
+        kept = [p for p in paths[:k] if p in bank]
+        if kept:
+            gallery.enroll(writer, bank.get(kept))
+    scorer = embedding_scorer(model)
+    queries = [(w, p) for p, w, _ in val if p in bank and w in gallery.writers]
+    ranked = [(w, gallery.rank(bank.get([p])[0], scorer)) for w, p in queries]
+    best = np.array([m[0].score for _, m in ranked])
+    threshold = rejection_threshold(best, max_false_rejection)
+    return {
+        "threshold": threshold,
+        "top1": float(np.mean([m[0].writer == w for w, m in ranked])),
+        "rule": (
+            f"rejects {100 * max_false_rejection:g}% of {len(ranked)} validation signatures "
+            f"of {len(gallery)} known writers enrolled with k = {k} training references"
+        ),
+        "queries": len(ranked),
+    }
 
 
 def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, WeightsCard, PreprocessConfig]:
