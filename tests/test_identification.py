@@ -9,6 +9,7 @@ ranks first" would otherwise hold by chance only.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,48 @@ def test_comparison_markdown_reads_the_table_or_says_how_to_make_it(tmp_path):
     assert "python -m workbench.cli.identify compare" in _comparison_markdown(path)
     path.write_text("| Feature | Identification (classifier) |\n|---|---|\n")
     assert "| Feature |" in _comparison_markdown(path)
+
+
+@pytest.fixture(scope="module")
+def embedding_weights(classifier_weights, tmp_path_factory) -> dict[int, Path]:
+    """Tiny triplet embeddings (one step) at the verifier's 96 px and at another size."""
+    from workbench.cli import identify
+
+    out = tmp_path_factory.mktemp("embedding")
+    made = {}
+    for size in (96, 64):
+        args = ["siamese-train", "--classifier", str(classifier_weights), "--loss", "triplet"]
+        args += ["--out", str(out), "--name", f"triplet{size}", "--epochs", "1", "--steps", "1"]
+        args += ["--batch-size", "4", "--input-size", str(size), "--quiet"]
+        assert identify.main(args) == 0
+        made[size] = out / f"triplet{size}.safetensors"
+    return made
+
+
+def test_an_embedding_siamese_ranks_with_its_validation_threshold(
+    workbench, classifier_weights, embedding_weights, tmp_path
+):
+    desk = IdentificationDesk(
+        workbench,
+        classifier_weights,
+        synthetic_writers=2,
+        references=1,
+        embedding_weights=[embedding_weights[96], embedding_weights[64], tmp_path / "none"],
+    )
+    name = "embedding Siamese, triplet loss"
+    assert list(desk.verifiers) == ["pairwise Siamese, the paper's", name]
+    assert desk.default_verifier == name
+    card = json.loads(embedding_weights[96].with_suffix(".json").read_text())
+    assert desk.threshold == card["validation"]["threshold"]
+    assert "other preprocessing" in desk.embedding_notes[1]
+    assert "No embedding Siamese" in desk.embedding_notes[2]
+    files = new_writer_files(tmp_path)
+    desk.enroll("Ada", files[:1])
+    result = desk.identify(files[0])
+    assert result.verifier == name and result.best.writer == "Ada"
+    assert result.best.score == pytest.approx(1.0, abs=1e-5)  # the same image: distance 0
+    assert result.threshold == card["validation"]["threshold"]
+    pairwise = desk.identify(files[0], verifier="pairwise Siamese, the paper's")
+    assert pairwise.verifier.startswith("pairwise") and pairwise.threshold == workbench.threshold
+    with pytest.raises(ValueError, match="No verifier called 'nope'; choose one of"):
+        desk.identify(files[0], verifier="nope")

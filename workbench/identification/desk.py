@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.config import DEFAULT_CLASSIFIER, WEIGHTS_DIR
+from workbench.config import DEFAULT_CLASSIFIER, FALLBACK_THRESHOLD, WEIGHTS_DIR
 from workbench.errors import SignatureInputError
-from workbench.identification.gallery import Gallery, Match, verifier_scorer
+from workbench.identification.gallery import Gallery, Match, Scorer, verifier_scorer
 from workbench.preprocess import ImageSource, array_to_gray
 from workbench.verification.workbench import Workbench
 
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_COMPARISON = WEIGHTS_DIR / "identification.md"
+DEFAULT_EMBEDDINGS = (
+    WEIGHTS_DIR / "siamese_triplet.safetensors",
+    WEIGHTS_DIR / "siamese_contrastive.safetensors",
+)
+PAIRWISE = "pairwise Siamese, the paper's"
 SYNTHETIC_SEED = 2026
 SYNTHETIC_NAME = "synthetic writer {}"
 MAX_NAME_LENGTH = 80
@@ -46,6 +51,25 @@ class ClassifierGuess:
 
 
 @dataclass(frozen=True)
+class RankingVerifier:
+    """A model that ranks enrolled writers, with its acceptance threshold.
+
+    Attributes:
+        name: what the app calls it (``PAIRWISE`` or "embedding Siamese, <loss> loss").
+        scorer: the ``Gallery`` scorer.
+        threshold: a best mean score at or above it names that writer (0..1).
+        threshold_note: where the threshold comes from.
+        validation_top1: top-1 among known writers on validation images (embeddings), if known.
+    """
+
+    name: str
+    scorer: Scorer
+    threshold: float
+    threshold_note: str
+    validation_top1: float | None = None
+
+
+@dataclass(frozen=True)
 class Identification:
     """Both answers to "who wrote this?" for one questioned signature.
 
@@ -56,6 +80,7 @@ class Identification:
         matches: every enrolled writer, best mean verification score first.
         threshold: the verifier's acceptance threshold (mean score >= threshold matches).
         questioned: the normalized ``uint8`` (H, W) image the verifier scored.
+        verifier: the name of the verifier that ranked the writers.
     """
 
     guesses: tuple[ClassifierGuess, ...]
@@ -63,6 +88,7 @@ class Identification:
     matches: tuple[Match, ...]
     threshold: float
     questioned: np.ndarray
+    verifier: str = PAIRWISE
 
     @property
     def best(self) -> Match:
@@ -123,6 +149,10 @@ class IdentificationDesk:
         synthetic_writers: synthetic writers enrolled at start, named "synthetic writer 1"...
         references: reference signatures per synthetic writer.
         seed: the generator's seed; the same seed gives the same writers and images.
+        embedding_weights: embedding Siamese ``.safetensors`` files; those present (and made
+            with the verifier's preprocessing) rank writers too, with the open-set threshold
+            their training chose on validation writers. The one with the best validation top-1
+            is the default ranking verifier; without any, the pairwise verifier is.
 
     ``enroll`` / ``remove`` / ``identify`` act on the desk's own gallery unless given another
     one: the app hands each browser session its own copy (``session_gallery``) so that writers
@@ -137,8 +167,22 @@ class IdentificationDesk:
         synthetic_writers: int = 5,
         references: int = 3,
         seed: int = SYNTHETIC_SEED,
+        embedding_weights: Sequence[str | Path] | None = DEFAULT_EMBEDDINGS,
     ) -> None:
         self.workbench = workbench
+        self.verifiers: dict[str, RankingVerifier] = {}
+        if workbench.model is not None:
+            self.verifiers[PAIRWISE] = RankingVerifier(
+                PAIRWISE,
+                verifier_scorer(workbench.model),
+                workbench.threshold,
+                "the verifier's validation threshold",
+            )
+        self.embedding_notes = [self._load_embedding(w) for w in embedding_weights or ()]
+        embeddings = [v for v in self.verifiers.values() if v.name != PAIRWISE]
+        self.default_verifier = (
+            max(embeddings, key=lambda v: v.validation_top1 or 0.0).name if embeddings else PAIRWISE
+        )
         self.classifier = None
         self.classes: list[str] = []
         self.classifier_card: WeightsCard | None = None
@@ -177,6 +221,51 @@ class IdentificationDesk:
             "needs retraining."
         )
 
+    def _load_embedding(self, weights: str | Path) -> str:
+        """Add an embedding Siamese to ``verifiers``; a note saying what happened."""
+        path = Path(weights)
+        if not path.exists():
+            return f"No embedding Siamese at {path}."
+        from workbench.identification.embedding import embedding_scorer, load_embedding
+
+        try:
+            model, card, pre = load_embedding(path)
+        except (ValueError, KeyError) as error:
+            log.warning("embedding Siamese not loaded: %s", error)
+            return f"The embedding Siamese at {path} could not be loaded ({error})."
+        if pre != self.workbench.preprocess_config:
+            return (
+                f"The embedding Siamese at {path} was trained on other preprocessing than the "
+                "verifier's; it is not used."
+            )
+        validation = card.validation
+        threshold, note, top1 = FALLBACK_THRESHOLD, "the argmax default (no validation)", None
+        if validation is not None and validation.threshold is not None:
+            threshold = float(validation.threshold)
+            note = str(validation.extra.get("rule", "chosen on validation writers"))
+            top1 = validation.extra.get("top1")
+        name = f"embedding Siamese, {model.config.loss} loss"
+        self.verifiers[name] = RankingVerifier(name, embedding_scorer(model), threshold, note, top1)
+        return f"Loaded {name} from {path}."
+
+    def verifier(self, name: str | None = None) -> RankingVerifier:
+        """The ranking verifier called ``name`` (None: the default one).
+
+        Raises:
+            ValueError: no such verifier, or none at all.
+        """
+        if not self.verifiers:
+            raise ValueError(
+                "No verifier weights are loaded: identification through verification is "
+                "unavailable."
+            )
+        name = name or self.default_verifier
+        if name not in self.verifiers:
+            raise ValueError(
+                f"No verifier called {name!r}; choose one of: {', '.join(self.verifiers)}."
+            )
+        return self.verifiers[name]
+
     def _enroll_synthetic(self, writers: int, references: int, seed: int) -> None:
         if writers < 0 or (writers and references < 1):
             raise ValueError(
@@ -195,7 +284,8 @@ class IdentificationDesk:
 
     @property
     def threshold(self) -> float:
-        return self.workbench.threshold
+        """The default ranking verifier's threshold."""
+        return self.verifier().threshold if self.verifiers else self.workbench.threshold
 
     def _target(self, gallery: Gallery | None) -> Gallery:
         # Not `gallery or ...`: an empty Gallery is falsy (it has __len__).
@@ -303,27 +393,25 @@ class IdentificationDesk:
         top: int = 5,
         gallery: Gallery | None = None,
         threshold: float | None = None,
+        verifier: str | None = None,
     ) -> Identification:
-        """Rank the enrolled writers with the verifier and, if present, the classifier's top
-        ``top``.
+        """Rank the enrolled writers with a verifier (``verifier``: its name; None = the
+        default) and, if present, the classifier's top ``top``.
 
         Raises:
             SignatureInputError: the input is not a usable signature.
-            ValueError: no verifier weights, no enrolled writer, or a threshold outside 0..1.
+            ValueError: no verifier weights, an unknown verifier, no enrolled writer, or a
+                threshold outside 0..1.
         """
-        if self.workbench.model is None:
-            raise ValueError(
-                "No verifier weights are loaded: identification through verification is "
-                "unavailable."
-            )
+        ranking = self.verifier(verifier)
         target = self._target(gallery)
         if not len(target):
             raise SignatureInputError("No writers are enrolled: enroll a writer first.")
-        cut = self.threshold if threshold is None else float(threshold)
+        cut = ranking.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         normalized = self.workbench.normalize(source)
-        matches = target.rank(normalized.image, verifier_scorer(self.workbench.model))
+        matches = target.rank(normalized.image, ranking.scorer)
         # The classifier re-normalizes the decoded grey image with its own settings.
         return Identification(
             guesses=self.classify(normalized.original, top=top),
@@ -331,4 +419,5 @@ class IdentificationDesk:
             matches=tuple(matches),
             threshold=cut,
             questioned=normalized.image,
+            verifier=ranking.name,
         )

@@ -68,7 +68,7 @@ def _decision_markdown(result: Identification) -> str:
     lines = [
         f"<h3 style='color:{colour}' id='i-verdict'>Verifier: {answer}</h3>",
         "",
-        f"Verification: {result.decision}.",
+        f"Verification ({html.escape(result.verifier)}): {result.decision}.",
     ]
     if result.guesses:
         top = result.guesses[0]
@@ -91,14 +91,17 @@ def _session(desk: IdentificationDesk, gallery: Gallery | None) -> Gallery:
     return desk.session_gallery() if gallery is None else gallery
 
 
-def identify(desk: IdentificationDesk, questioned, drawn, gallery):
-    """The decision, the classifier's top 5 and the verifier's ranking (``/identify``)."""
+def identify(desk: IdentificationDesk, questioned, drawn, gallery, verifier=None):
+    """The decision, the classifier's top 5 and the chosen verifier's ranking (``/identify``)."""
     source = questioned or drawn_signature(drawn)
     if source is None:
         raise gr.Error("Upload or draw the questioned signature first.")
     try:
         result = desk.identify(
-            source, top=5, gallery=gallery if gallery is not None else desk.gallery
+            source,
+            top=5,
+            gallery=gallery if gallery is not None else desk.gallery,
+            verifier=verifier or None,
         )
     except (SignatureInputError, ValueError) as error:
         raise gr.Error(str(error)) from None
@@ -185,6 +188,16 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 brush=gr.Brush(default_size=4, colors=["#000000"], color_mode="fixed"),
                 elem_id="i-draw",
             )
+        choice = gr.Radio(
+            choices=list(desk.verifiers),
+            value=desk.default_verifier,
+            label="Verifier that ranks the enrolled writers",
+            info="; ".join(
+                f"{v.name}: threshold {v.threshold:.3f} ({v.threshold_note})"
+                for v in desk.verifiers.values()
+            ),
+            elem_id="i-verifier-choice",
+        )
         run = gr.Button("Identify", variant="primary", elem_id="i-run")
         decision = gr.Markdown(elem_id="i-decision")
         with gr.Row():
@@ -196,7 +209,7 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
             )
             verifier_table = gr.Dataframe(
                 headers=["rank", "writer", "mean score", "per-reference scores", "verdict"],
-                label=f"Verifier: enrolled writers by mean score (threshold {desk.threshold:.4f})",
+                label="Verifier: enrolled writers by mean score",
                 interactive=False,
                 elem_id="i-verifier",
             )
@@ -257,7 +270,7 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
         gr.Markdown(_comparison_markdown(DEFAULT_COMPARISON), elem_id="i-comparison")
         run.click(
             bind(identify, desk),
-            inputs=[questioned, drawn, gallery_state],
+            inputs=[questioned, drawn, gallery_state, choice],
             outputs=[decision, classifier_table, verifier_table],
             api_name="identify",
         )
