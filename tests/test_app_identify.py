@@ -7,6 +7,7 @@ first deterministically.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -147,3 +148,39 @@ def test_gradio_client_enroll_then_identify(app_url, tmp_path):
     decision, _, ranking = client.predict(handle_file(str(files[0])), None, api_name="/identify")
     assert ranking["data"][0][1] == "Grace" and len(ranking["data"]) == 6
     assert "Verifier" in decision
+
+
+def shipped_classifier_writers() -> list[str]:
+    from workbench.config import DEFAULT_CLASSIFIER
+
+    path = DEFAULT_CLASSIFIER.with_suffix(".json")
+    if not path.exists():
+        pytest.skip("no shipped writer classifier")
+    return json.loads(path.read_text())["classes"]
+
+
+def test_a_known_writer_shows_the_slides_line_in_the_browser(browser, app_url, output_dir):
+    writer = shipped_classifier_writers()[1]
+    page = open_tab(browser, app_url)
+    box = page.locator("#i-known-writer input")
+    box.click()
+    box.fill(writer)
+    page.get_by_role("option", name=writer, exact=True).click()
+    page.locator("#i-known-show").click()
+    line = page.locator("#i-known-line")
+    line.get_by_text(f"of writer {writer}:").or_(line.get_by_text("No test images")).wait_for(
+        timeout=30_000
+    )
+    assert page.get_by_text("Traceback").count() == 0
+    page.screenshot(path=str(output_dir / "identify_known_writer.png"), full_page=True)
+    page.context.close()
+
+
+def test_gradio_client_known_writer(app_url):
+    from gradio_client import Client
+
+    writer = shipped_classifier_writers()[0]
+    text, image, top5 = Client(app_url, verbose=False).predict(writer, api_name="/known_writer")
+    assert writer in text or "No test images" in text
+    if image is not None:  # the corpus is on this machine: the top 5 of its test image
+        assert len(top5["data"]) == 5

@@ -276,3 +276,32 @@ def test_an_embedding_siamese_ranks_with_its_validation_threshold(
     assert pairwise.verifier.startswith("pairwise") and pairwise.threshold == workbench.threshold
     with pytest.raises(ValueError, match="No verifier called 'nope'; choose one of"):
         desk.identify(files[0], verifier="nope")
+
+
+def test_a_known_writer_shows_its_line_and_a_test_image_when_the_corpus_is_here(desk):
+    import dataclasses
+
+    from workbench.identification.known_writers import known_writer
+
+    writer = desk.classes[0]
+    view = known_writer(desk, writer)
+    entry = next(
+        e for e in desk.classifier_card.extra["identification_test"]["per_writer"]
+        if e["writer"] == writer
+    )  # fmt: skip
+    assert view.line == (
+        f"{entry['images']} images of writer {writer}: {entry['correct']} correct, "
+        f"{100 * entry['correct'] / entry['images']:.2f}%"
+    )
+    assert view.image is not None and Path(view.image).exists()
+    assert [g.writer for g in view.guesses] == [g.writer for g in desk.classify(view.image)]
+    assert len(view.guesses) == 4  # the classifier knows 4 writers
+    # Elsewhere (a Space, a clean clone) the real corpora are absent: the line still shows.
+    split = dict(desk.classifier_card.split)
+    split["test"] = [["/nowhere/" + Path(p).name, w, i] for p, w, i in split["test"]]
+    desk.classifier_card = dataclasses.replace(desk.classifier_card, split=split)
+    away = known_writer(desk, writer)
+    assert away.line == view.line and away.image is None and away.guesses == ()
+    assert "not on this machine" in away.note
+    with pytest.raises(ValueError, match="not one of the classifier's 4 writers"):
+        known_writer(desk, "nobody")

@@ -13,6 +13,7 @@ import html
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
@@ -121,6 +122,29 @@ def identify(desk: IdentificationDesk, questioned, drawn, gallery, verifier=None
     return _decision_markdown(result), guesses, ranking
 
 
+def show_known_writer(desk: IdentificationDesk, writer):
+    """One of the classifier's writers: the slides' line, a test image and its top 5
+    (``/known_writer``)."""
+    from workbench.identification.known_writers import known_writer
+
+    if not writer:
+        raise gr.Error("Pick one of the classifier's writers first.")
+    try:
+        view = known_writer(desk, writer)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    guesses = [[i, g.writer, f"{g.probability:.4f}"] for i, g in enumerate(view.guesses, start=1)]
+    text = f"**{html.escape(view.line)}**\n\n{html.escape(view.note)}"
+    # Pixels, not the path: Gradio serves no file from outside the app's folders.
+    image = None
+    if view.image is not None:
+        from PIL import Image
+
+        with Image.open(view.image) as opened:
+            image = np.asarray(opened.convert("L"))
+    return text, image, guesses
+
+
 def enroll(desk: IdentificationDesk, name, files, drawn, gallery):
     """Enroll a writer in the session's gallery: a note, the writers, the gallery (``/enroll``)."""
     gallery = _session(desk, gallery)
@@ -152,6 +176,46 @@ def remove(desk: IdentificationDesk, name, gallery):
         f"Removed **{name.strip()}** from your enrolled writers.",
         _writers_table(desk, gallery),
         gallery,
+    )
+
+
+def _known_writers_panel(desk: IdentificationDesk) -> None:
+    """A known writer's line, test image and the classifier's top 5."""
+    tested = (
+        (desk.classifier_card.extra.get("identification_test") or {})
+        if desk.classifier_card
+        else {}
+    )
+    summary = ""
+    if tested.get("top1") is not None:
+        summary = (
+            f" On the test images of its {tested['writers']} writers it is right "
+            f"{100 * tested['top1']:.1f}% of the time (top-5 {100 * tested['top5']:.1f}%)."
+        )
+    gr.Markdown(
+        "### The classifier's own writers\nPick one of the writers it was trained on: the "
+        "slides' line for their test images and, where the corpus is on this machine, one of "
+        "them with the classifier's top 5." + summary
+    )
+    with gr.Row():
+        writer = gr.Dropdown(
+            choices=desk.classes, label="Known writer", elem_id="i-known-writer", scale=2
+        )
+        show = gr.Button("Show", elem_id="i-known-show", scale=1)
+    line = gr.Markdown(elem_id="i-known-line")
+    with gr.Row():
+        image = gr.Image(label="A test image", interactive=False, elem_id="i-known-image")
+        top5 = gr.Dataframe(
+            headers=["rank", "writer", "probability"],
+            label="Writer classifier: top 5",
+            interactive=False,
+            elem_id="i-known-top5",
+        )
+    show.click(
+        bind(show_known_writer, desk),
+        inputs=[writer],
+        outputs=[line, image, top5],
+        api_name="known_writer",
     )
 
 
@@ -222,6 +286,8 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 inputs=[questioned],
                 label="Synthetic questioned signatures (enroll their writer below first)",
             )
+        if desk.has_classifier:
+            _known_writers_panel(desk)
         gr.Markdown(
             "### Enroll a new writer\nA name and a few genuine signatures (files and/or a "
             "drawing). Writers you enroll stay in your browser session only; the synthetic "
