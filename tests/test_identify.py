@@ -319,3 +319,24 @@ def test_the_rejection_threshold_rejects_at_most_the_share_asked():
         rejection_threshold(np.array([]), 0.05)
     with pytest.raises(ValueError, match="false-rejection share"):
         rejection_threshold(scores, 1.0)
+
+
+def test_per_medium_top1_of_crossmedia_queries():
+    from workbench.identification.comparison import per_medium, plan
+
+    split = {
+        "writers": ["a", "b"],
+        "holdout": [],
+        "train": [["a1", "a", 1], ["b1", "b", 2]],
+        "test": [["a12", "a", 12], ["a25", "a", 25], ["b3", "b", 3], ["b33", "b", 33]],
+        "holdout_images": [],
+    }
+    design = plan(split, k=1, queries=2, media=True)
+    assert design["media"] == {
+        "a12": "iPad", "a25": "phone in hand", "b3": "paper", "b33": "phone on table"
+    }  # fmt: skip
+    queries = [("a", "a12"), ("a", "a25"), ("b", "b3"), ("b", "b33")]
+    assert per_medium(design, queries, [True, False, True, True]) == {
+        "paper": 1.0, "iPad": 1.0, "phone in hand": 0.0, "phone on table": 1.0
+    }  # fmt: skip
+    assert per_medium(plan(split, k=1, queries=2), queries, [True] * 4) is None

@@ -226,7 +226,7 @@ def _compare(args: argparse.Namespace) -> int:
     main_k = 3 if 3 in args.k else args.k[0]
     results: dict[int, dict] = {}
     for k in args.k:
-        design = plan(split, k=k, queries=args.queries)
+        design = plan(split, k=k, queries=args.queries, media=args.media == "crossmedia")
         results[k] = {
             name: measure_verification(
                 scorer,
@@ -240,7 +240,7 @@ def _compare(args: argparse.Namespace) -> int:
             )
             for name, (scorer, pre, model, wcard, fallback) in scorers.items()
         }
-    design = plan(split, k=main_k, queries=args.queries)
+    design = plan(split, k=main_k, queries=args.queries, media=args.media == "crossmedia")
     classifier = measure_classifier(args.classifier, design)
     print(slides_table(design, classifier, results[main_k], k=main_k))
     if scorers:
@@ -356,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.05,
         help="share of known writers' validation signatures the chosen threshold rejects",
+    )
+    p.add_argument(
+        "--media",
+        choices=["none", "crossmedia"],
+        default="none",
+        help="also report the known writers' top-1 per CrossMedia-zh medium",
     )
     p.set_defaults(run=_compare)
     return parser

@@ -14,8 +14,25 @@ import time
 import numpy as np
 
 from workbench.data.image_bank import ImageBank
-from workbench.identification.classifier import classes_and_split, classify, load_classifier
+from workbench.identification.classifier import (
+    CROSSMEDIA_MEDIA,
+    classes_and_split,
+    classify,
+    crossmedia_medium,
+    load_classifier,
+)
 from workbench.identification.gallery import Gallery, Scorer
+
+# The design's groups of images: references to enroll, then queries.
+GROUPS = (
+    "known_refs",
+    "new_refs",
+    "known_val",
+    "known_queries",
+    "new_queries",
+    "never_val",
+    "never_queries",
+)
 
 
 def _pick(items: list[list], writers: list[str], start: int, count: int) -> dict[str, list[str]]:
@@ -26,7 +43,7 @@ def _pick(items: list[list], writers: list[str], start: int, count: int) -> dict
     return {w: paths[start : start + count] for w, paths in chosen.items()}
 
 
-def plan(split: dict, *, k: int, queries: int) -> dict:
+def plan(split: dict, *, k: int, queries: int, media: bool = False) -> dict:
     """Reference and query images per group of writers.
 
     The held-out writers are shared out at random (seeded by the split's seed) in three: *new*
@@ -42,7 +59,7 @@ def plan(split: dict, *, k: int, queries: int) -> dict:
     new = shuffled[:n_new]
     never_val, never = shuffled[n_new : n_new + n_val], shuffled[n_new + n_val :]
     images = split["holdout_images"]
-    return {
+    design = {
         "known_refs": _pick(split["train"], split["writers"], 0, k),
         "known_val": _pick(split.get("val", []), split["writers"], 0, queries),
         "known_queries": _pick(split["test"], split["writers"], 0, queries),
@@ -51,6 +68,19 @@ def plan(split: dict, *, k: int, queries: int) -> dict:
         "never_val": _pick(images, never_val, 0, queries),
         "never_queries": _pick(images, never, 0, queries),
     }
+    if media:
+        design["media"] = {p: crossmedia_medium(i) for p, _, i in split["test"]}
+    return design
+
+
+def per_medium(design: dict, queries: list[tuple[str, str]], correct) -> dict[str, float] | None:
+    """Top-1 of the known writers' queries per CrossMedia-zh medium (None without media)."""
+    media = design.get("media")
+    if not media:
+        return None
+    names = np.array([media.get(p, "") for _, p in queries])
+    right = np.asarray(correct, dtype=bool)
+    return {m: float(right[names == m].mean()) for m in CROSSMEDIA_MEDIA if (names == m).any()}
 
 
 def rejection_threshold(genuine_best: np.ndarray, max_false_rejection: float) -> float:
@@ -88,6 +118,7 @@ def measure_classifier(weights, design: dict) -> dict:
     ms = 1000 * (time.perf_counter() - started) / max(len(known), 1)
     ranks = (-probs).argsort(1)
     truth = np.array([classes.index(w) for w, _ in known])
+    medium = per_medium(design, known, ranks[:, 0] == truth)
     unknown_probs = (
         classify(model, bank.get([p for _, p in unknown]))
         if unknown
@@ -103,6 +134,7 @@ def measure_classifier(weights, design: dict) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "training_seconds": card.training_seconds,
         "ms_per_identification": ms,
+        **({"per_medium": medium} if medium else {}),
     }
 
 
@@ -124,7 +156,7 @@ def measure_verification(
     the known writers' validation signatures (``rejection_threshold``), else (a split without
     validation images) ``fallback_threshold``.
     """
-    groups = [g for g in design if design[g]]
+    groups = [g for g in GROUPS if design.get(g)]
     bank = ImageBank([p for g in groups for _, p in _flat(design[g])], config=pre, progress=False)
     gallery = Gallery()
     for key in ("known_refs", "new_refs"):
@@ -168,7 +200,10 @@ def measure_verification(
         if name == "never":
             result["never_rejected"] = rejected
             continue
-        result[f"{name}_top1"] = float(np.mean([m[0].writer == w for w, m in ranked[key]]))
+        right = [m[0].writer == w for w, m in ranked[key]]
+        result[f"{name}_top1"] = float(np.mean(right))
+        if name == "known" and (medium := per_medium(design, _flat(design[key]), right)):
+            result["per_medium"] = medium
         result[f"{name}_top5"] = float(
             np.mean([w in [x.writer for x in m[:5]] for w, m in ranked[key]])
         )
