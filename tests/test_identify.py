@@ -340,3 +340,12 @@ def test_per_medium_top1_of_crossmedia_queries():
         "paper": 1.0, "iPad": 1.0, "phone in hand": 0.0, "phone on table": 1.0
     }  # fmt: skip
     assert per_medium(plan(split, k=1, queries=2), queries, [True] * 4) is None
+
+
+def test_bench_times_identification_over_an_enrolled_gallery(capsys):
+    from workbench.cli import bench
+
+    assert bench.main(["--identify", "3", "--repeats", "1", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["identify_writers"] == 3 and result["identify_references"] == 9
+    assert result["identify_ms"] > 0 and result["identify_gallery_embedding_ms"] > 0

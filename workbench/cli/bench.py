@@ -6,6 +6,11 @@ ms/pair at batch 1 and batch 32 (eval, BatchNorm folded into convolutions,
 ms/pair (forward, focal loss, backward, Adam step at batch 64), peak resident memory, torch
 version and thread count. Timings are medians over repeats after a warm-up.
 
+``--identify N`` times identification through verification over ``N`` enrolled synthetic
+writers (3 references each) with the shipped embedding Siamese (an untrained one of the same
+shape when none is shipped): embedding the gallery once, then one identification (decode,
+eq. 1-5, one embedding, the distances to every reference, the ranking).
+
 ``--app`` instead times what the app does with the shipped weights on the synthetic
 ``examples/`` files: the verdict for one questioned signature against one and against five
 references (decode, eq. 1-5, scoring), the full explanation (difference-SimAM maps,
@@ -126,6 +131,47 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
     }
 
 
+def bench_identify(writers: int, repeats: int) -> dict[str, float | str]:
+    """Median ms of one identification over ``writers`` enrolled writers (module docstring)."""
+    from workbench.data.synthetic import sample_writer
+    from workbench.identification.desk import DEFAULT_EMBEDDINGS
+    from workbench.identification.embedding import embedding_scorer, load_embedding
+    from workbench.identification.gallery import Gallery
+    from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
+
+    shipped = [w for w in DEFAULT_EMBEDDINGS if w.exists()]
+    if shipped:
+        model, _, pre = load_embedding(shipped[0])
+        source = str(shipped[0].name)
+    else:
+        from workbench.config import PreprocessConfig
+
+        model, pre = EmbeddingSiamese(EmbeddingConfig()).eval(), PreprocessConfig()
+        source = "untrained (no shipped embedding Siamese)"
+    gallery = Gallery()
+    for w in range(writers):
+        genuine, _ = sample_writer(7, writer=w, genuine=3, forgeries=0)
+        gallery.enroll(f"writer {w}", np.stack([preprocess(g, config=pre)[0] for g in genuine]))
+    buffer = io.BytesIO()
+    Image.fromarray(sample_writer(8, writer=0, genuine=1, forgeries=0)[0][0]).save(buffer, "PNG")
+    query = buffer.getvalue()
+    scorer = embedding_scorer(model)
+    start = time.perf_counter()
+    gallery.rank(preprocess(query, config=pre)[0], scorer)  # embeds the whole gallery once
+    first = time.perf_counter() - start
+
+    def identify() -> None:
+        gallery.rank(preprocess(query, config=pre)[0], scorer)
+
+    return {
+        "identify_writers": writers,
+        "identify_references": 3 * writers,
+        "identify_embedding": source,
+        "identify_gallery_embedding_ms": 1000 * first,
+        "identify_ms": 1000 * _median_seconds(identify, repeats),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.cli.bench", description=__doc__)
     parser.add_argument("--config", choices=["compact", "paper"], default="compact")
@@ -140,9 +186,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--weights", default=None, help="for --app (default: weights/verifier.safetensors)"
     )
+    parser.add_argument(
+        "--identify",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time identification over N enrolled writers instead",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.identify:
+        result = {
+            **bench_identify(args.identify, args.repeats),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        }
+        print(
+            json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
+        )
+        return 0
     if args.app:
         timings = bench_app(args.weights or str(DEFAULT_VERIFIER), args.repeats)
         result = {
