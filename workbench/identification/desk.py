@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.config import DEFAULT_CLASSIFIER, FALLBACK_THRESHOLD, WEIGHTS_DIR
+from workbench.config import DEFAULT_CLASSIFIER, WEIGHTS_DIR
 from workbench.errors import SignatureInputError
-from workbench.identification.gallery import Gallery, Match, Scorer, verifier_scorer
+from workbench.identification.gallery import Gallery, Match
+from workbench.identification.ranking import (
+    DEFAULT_EMBEDDINGS,
+    PAIRWISE,
+    RankingVerifier,
+    ranking_verifiers,
+)
 from workbench.preprocess import ImageSource, array_to_gray
 from workbench.verification.workbench import Workbench
 
@@ -32,11 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_COMPARISON = WEIGHTS_DIR / "identification.md"
-DEFAULT_EMBEDDINGS = (
-    WEIGHTS_DIR / "siamese_triplet.safetensors",
-    WEIGHTS_DIR / "siamese_contrastive.safetensors",
-)
-PAIRWISE = "pairwise Siamese, the paper's"
 SYNTHETIC_SEED = 2026
 SYNTHETIC_NAME = "synthetic writer {}"
 MAX_NAME_LENGTH = 80
@@ -48,25 +49,6 @@ class ClassifierGuess:
 
     writer: str
     probability: float
-
-
-@dataclass(frozen=True)
-class RankingVerifier:
-    """A model that ranks enrolled writers, with its acceptance threshold.
-
-    Attributes:
-        name: what the app calls it (``PAIRWISE`` or "embedding Siamese, <loss> loss").
-        scorer: the ``Gallery`` scorer.
-        threshold: a best mean score at or above it names that writer (0..1).
-        threshold_note: where the threshold comes from.
-        validation_top1: top-1 among known writers on validation images (embeddings), if known.
-    """
-
-    name: str
-    scorer: Scorer
-    threshold: float
-    threshold_note: str
-    validation_top1: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,15 +152,7 @@ class IdentificationDesk:
         embedding_weights: Sequence[str | Path] | None = DEFAULT_EMBEDDINGS,
     ) -> None:
         self.workbench = workbench
-        self.verifiers: dict[str, RankingVerifier] = {}
-        if workbench.model is not None:
-            self.verifiers[PAIRWISE] = RankingVerifier(
-                PAIRWISE,
-                verifier_scorer(workbench.model),
-                workbench.threshold,
-                "the verifier's validation threshold",
-            )
-        self.embedding_notes = [self._load_embedding(w) for w in embedding_weights or ()]
+        self.verifiers, self.embedding_notes = ranking_verifiers(workbench, embedding_weights)
         embeddings = [v for v in self.verifiers.values() if v.name != PAIRWISE]
         self.default_verifier = (
             max(embeddings, key=lambda v: v.validation_top1 or 0.0).name if embeddings else PAIRWISE
@@ -220,33 +194,6 @@ class IdentificationDesk:
             "trained on: a writer it never saw still gets one of their names, and a new writer "
             "needs retraining."
         )
-
-    def _load_embedding(self, weights: str | Path) -> str:
-        """Add an embedding Siamese to ``verifiers``; a note saying what happened."""
-        path = Path(weights)
-        if not path.exists():
-            return f"No embedding Siamese at {path}."
-        from workbench.identification.embedding import embedding_scorer, load_embedding
-
-        try:
-            model, card, pre = load_embedding(path)
-        except (ValueError, KeyError) as error:
-            log.warning("embedding Siamese not loaded: %s", error)
-            return f"The embedding Siamese at {path} could not be loaded ({error})."
-        if pre != self.workbench.preprocess_config:
-            return (
-                f"The embedding Siamese at {path} was trained on other preprocessing than the "
-                "verifier's; it is not used."
-            )
-        validation = card.validation
-        threshold, note, top1 = FALLBACK_THRESHOLD, "the argmax default (no validation)", None
-        if validation is not None and validation.threshold is not None:
-            threshold = float(validation.threshold)
-            note = str(validation.extra.get("rule", "chosen on validation writers"))
-            top1 = validation.extra.get("top1")
-        name = f"embedding Siamese, {model.config.loss} loss"
-        self.verifiers[name] = RankingVerifier(name, embedding_scorer(model), threshold, note, top1)
-        return f"Loaded {name} from {path}."
 
     def verifier(self, name: str | None = None) -> RankingVerifier:
         """The ranking verifier called ``name`` (None: the default one).
