@@ -134,9 +134,9 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
 def bench_identify(writers: int, repeats: int) -> dict[str, float | str]:
     """Median ms of one identification over ``writers`` enrolled writers (module docstring)."""
     from workbench.data.synthetic import sample_writer
-    from workbench.identification.ranking import DEFAULT_EMBEDDINGS
     from workbench.identification.embedding import embedding_scorer, load_embedding
     from workbench.identification.gallery import Gallery
+    from workbench.identification.ranking import DEFAULT_EMBEDDINGS
     from workbench.models.embedding import EmbeddingConfig, EmbeddingSiamese
 
     shipped = [w for w in DEFAULT_EMBEDDINGS if w.exists()]

@@ -180,6 +180,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _siamese_train(args: argparse.Namespace) -> int:
     from workbench.identification.embedding import train_embedding
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     _, card, _ = load_classifier(args.classifier)
     weights = train_embedding(
         card.split,
@@ -315,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--classifier", required=True, help="writer classifier weights (their split is reused)"
     )
     p.add_argument("--loss", choices=["contrastive", "triplet"], default="contrastive")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--out", required=True)
     p.add_argument("--name")
     p.add_argument("--epochs", type=int, default=10)
