@@ -173,6 +173,14 @@ def _eval(args: argparse.Namespace) -> int:
     if args.per_writer:
         for entry in result["per_writer"]:
             print(slides_line(entry), file=sys.stderr)
+    if args.write_card:
+        import dataclasses
+
+        from workbench.checkpoint import read_card, write_card
+
+        card = read_card(args.weights)
+        extra = {**card.extra, "identification_test": result}
+        write_card(args.weights, dataclasses.replace(card, extra=extra))
     print(json.dumps({k: v for k, v in result.items() if k != "per_writer"}))
     return 0
 
@@ -308,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--media", choices=["none", "crossmedia"], default="none", help="report accuracy per medium"
     )
     p.add_argument("--per-writer", action="store_true", help="print the slides' per-writer lines")
+    p.add_argument(
+        "--write-card",
+        action="store_true",
+        help="store the result in the weights' JSON (what train does; for older weights)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_eval)
     p = commands.add_parser(
