@@ -241,6 +241,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
                 weights,
                 "--loss",
                 "triplet",
+                "--mining",
+                "batch-hard",
                 "--out",
                 str(out),
                 "--epochs",
@@ -260,6 +262,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
     validation = json.loads((out / "siamese_triplet.json").read_text())["validation"]
     assert validation["queries"] == 12 and 0.0 <= validation["threshold"] <= 1.0
     assert validation["rule"].startswith("rejects 5% of 12 validation signatures of 6 known")
+    training = json.loads((out / "siamese_triplet.json").read_text())["training"]
+    assert training["mining"] == "batch-hard"
     assert (
         identify.main(
             [
@@ -349,3 +353,35 @@ def test_bench_times_identification_over_an_enrolled_gallery(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["identify_writers"] == 3 and result["identify_references"] == 9
     assert result["identify_ms"] > 0 and result["identify_gallery_embedding_ms"] > 0
+
+
+def test_batch_hard_triplet_loss_by_hand():
+    from workbench.models.embedding import batch_hard_triplet_loss
+
+    # Writers 0 and 1 on a line: anchor 0 at 0 (positive at 0.5), anchor 1 at 3 (positive at 2);
+    # the negatives: writer 1 at 0.8 and writer 0 at 2.9.
+    anchor = torch.tensor([[0.0], [3.0]])
+    positive = torch.tensor([[0.5], [2.0]])
+    negative = torch.tensor([[0.8], [2.9]])
+    writers = torch.tensor([[0, 1], [1, 0]])
+    # anchor 0: its farthest writer-0 embedding is 2.9 (distance 2.9), its nearest writer-1 one
+    # 0.8: 2.9 - 0.8 + 0.2. anchor 1: farthest writer 1 is 0.8 (2.2), nearest writer 0 is 2.9
+    # (0.1): 2.2 - 0.1 + 0.2.
+    expected = ((2.9 - 0.8 + 0.2) + (2.2 - 0.1 + 0.2)) / 2
+    loss = batch_hard_triplet_loss(anchor, positive, negative, writers, margin=0.2)
+    assert loss.item() == pytest.approx(expected)
+    # Writers far apart owe nothing.
+    easy = batch_hard_triplet_loss(
+        anchor * 0, positive * 0, negative * 0 + 10, torch.tensor([[0, 0], [1, 1]]), margin=0.2
+    )
+    assert easy.item() == 0.0
+
+
+def test_batch_hard_mining_is_refused_for_the_contrastive_loss(tmp_path):
+    from workbench.identification.embedding import train_embedding
+
+    with pytest.raises(ValueError, match="not available with the contrastive loss"):
+        train_embedding(
+            {"train": []}, tmp_path, loss="contrastive", epochs=1, steps_per_epoch=1,
+            batch_size=2, input_size=64, seed=0, mining="batch-hard",
+        )  # fmt: skip

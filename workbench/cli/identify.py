@@ -191,19 +191,24 @@ def _siamese_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     _, card, _ = load_classifier(args.classifier)
-    weights = train_embedding(
-        card.split,
-        Path(args.out),
-        loss=args.loss,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps,
-        batch_size=args.batch_size,
-        input_size=args.input_size,
-        seed=args.seed,
-        name=args.name or f"siamese_{args.loss}",
-        device=args.device,
-        progress=not args.quiet,
-    )
+    try:
+        weights = train_embedding(
+            card.split,
+            Path(args.out),
+            loss=args.loss,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps,
+            batch_size=args.batch_size,
+            input_size=args.input_size,
+            seed=args.seed,
+            name=args.name or f"siamese_{args.loss}",
+            device=args.device,
+            progress=not args.quiet,
+            mining=args.mining,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps({"weights": str(weights)}))
     return 0
 
@@ -330,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--classifier", required=True, help="writer classifier weights (their split is reused)"
     )
     p.add_argument("--loss", choices=["contrastive", "triplet"], default="contrastive")
+    p.add_argument(
+        "--mining",
+        choices=["none", "batch-hard"],
+        default="none",
+        help="triplet only: batch-hard mining (each anchor against the batch's hardest pairs)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--out", required=True)
     p.add_argument("--name")

@@ -123,8 +123,10 @@ class WriterSampledBatches:
 
     Each batch draws ``batch_size`` anchor writers and, per anchor, a second image of the same
     writer (positive) and an image of another writer (negative). ``triplet``: ``((anchors,
-    positives, negatives), None)``; ``contrastive``: ``((anchors, others), same)`` where each
-    other is the positive or, with probability 1/2, the negative (``same`` bool).
+    positives, negatives), writers)`` with ``writers`` (2, B): the anchors' (and positives')
+    and the negatives' writer indices (for batch-hard mining); ``contrastive``: ``((anchors,
+    others), same)`` where each other is the positive or, with probability 1/2, the negative
+    (``same`` bool).
 
     Args:
         groups: writer -> paths in ``bank`` (at least two per writer, two writers or more).
@@ -171,7 +173,7 @@ class WriterSampledBatches:
                 negatives.append(groups[writers[n]][rng.integers(len(groups[writers[n]]))])
             if self.kind == "triplet":
                 images = (self._images(anchors), self._images(positives), self._images(negatives))
-                yield images, None
+                yield images, torch.from_numpy(np.stack([a_w, n_w]))
                 continue
             same = torch.from_numpy(rng.random(size) < 0.5)
             others = [p if s else q for p, q, s in zip(positives, negatives, same.tolist())]

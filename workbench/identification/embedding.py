@@ -19,6 +19,7 @@ from workbench.data.image_bank import ImageBank
 from workbench.models.embedding import (
     EmbeddingConfig,
     EmbeddingSiamese,
+    batch_hard_triplet_loss,
     contrastive_loss,
     triplet_loss,
 )
@@ -45,12 +46,17 @@ def train_embedding(
     name: str = "embedding_siamese",
     device: str = "cpu",
     progress: bool = True,
+    mining: str = "none",
 ) -> Path:
     """Train on the known writers' training images of ``split`` (from ``identify.image_split``).
 
     Contrastive batches are half same-writer pairs, half pairs of two writers; triplet batches
-    take an anchor and a positive of one writer and a negative of another. Returns the weights path.
+    take an anchor and a positive of one writer and a negative of another. ``mining``
+    ``batch-hard`` (triplet only): each anchor is held against the hardest same-writer and
+    other-writer embeddings of the whole batch. Returns the weights path.
     """
+    if mining not in ("none", "batch-hard") or (mining != "none" and loss != "triplet"):
+        raise ValueError(f"Mining {mining!r} is not available with the {loss} loss.")
     margin = 1.0 if loss == "contrastive" else 0.2
     config = EmbeddingConfig(
         backbone=ModelConfig(
@@ -76,7 +82,11 @@ def train_embedding(
     device = torch.device(device)
     model = engine.wrap_model(EmbeddingSiamese(config), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    if loss == "triplet":
+    if loss == "triplet" and mining == "batch-hard":
+        criterion = lambda embedded, writers: batch_hard_triplet_loss(  # noqa: E731
+            *embedded, writers, margin=margin
+        )
+    elif loss == "triplet":
         criterion = lambda embedded, _: triplet_loss(*embedded, margin=margin)  # noqa: E731
     else:
         criterion = lambda embedded, same: contrastive_loss(*embedded, same, margin=margin)  # noqa: E731
@@ -114,6 +124,7 @@ def train_embedding(
             "batch_size": batch_size,
             "lr": lr,
             "seed": seed,
+            "mining": mining,
             "wall_seconds": round(time.perf_counter() - started, 1),
             "writers": writers,
             "corpus": split.get("corpus"),

@@ -86,3 +86,30 @@ def triplet_loss(
 ) -> torch.Tensor:
     """``max(0, d(a, p) - d(a, n) + margin)`` averaged: pull the same writer closer than another."""
     return F.triplet_margin_loss(anchor, positive, negative, margin=margin)
+
+
+def batch_hard_triplet_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    writers: torch.Tensor,
+    *,
+    margin: float = 0.2,
+) -> torch.Tensor:
+    """Batch-hard triplet loss (Hermans, Beyer and Leibe, 2017): for each anchor, its farthest
+    same-writer embedding and its nearest other-writer embedding among all ``3B`` embeddings of
+    the batch, ``max(0, d(a, p_hardest) - d(a, n_hardest) + margin)`` averaged.
+
+    Args:
+        anchor, positive, negative: (B, dim) embeddings; anchor i and positive i share a writer.
+        writers: (2, B) writer indices of the anchors (and positives) and of the negatives.
+    """
+    embeddings = torch.cat([anchor, positive, negative])
+    labels = torch.cat([writers[0], writers[0], writers[1]]).to(embeddings.device)
+    distances = torch.cdist(anchor, embeddings)  # (B, 3B)
+    same = labels[None, :] == labels[: len(anchor), None]
+    self_pair = torch.zeros_like(same)
+    self_pair[torch.arange(len(anchor)), torch.arange(len(anchor))] = True
+    hardest_positive = distances.masked_fill(~same | self_pair, float("-inf")).amax(dim=1)
+    hardest_negative = distances.masked_fill(same, float("inf")).amin(dim=1)
+    return F.relu(hardest_positive - hardest_negative + margin).mean()
