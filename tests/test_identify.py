@@ -277,6 +277,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
                 "2",
                 "--queries",
                 "2",
+                "--markdown",
+                str(out / "identification.md"),
             ]
         )
         == 0
@@ -292,6 +294,9 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
         "Complexity",
     ]
     k_rows = [line for line in lines if line.startswith("| embedding Siamese, triplet loss |")]
+    markdown = (out / "identification.md").read_text()
+    assert "6 known writers and 4 held-out writers, of which 2 are enrolled" in markdown
+    assert "\n".join(lines[:-1]) in markdown  # the printed tables
     assert [row.split("|")[2].strip() for row in k_rows] == ["1", "2"]
     result = json.loads(lines[-1])
     embedding = result["verification"]["embedding Siamese, triplet loss"]

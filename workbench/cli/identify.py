@@ -257,10 +257,14 @@ def _compare(args: argparse.Namespace) -> int:
         }
     design = plan(split, k=main_k, queries=args.queries, media=args.media == "crossmedia")
     classifier = measure_classifier(args.classifier, design)
-    print(slides_table(design, classifier, results[main_k], k=main_k))
+    tables = slides_table(design, classifier, results[main_k], k=main_k)
     if scorers:
-        print()
-        print(k_table(results))
+        tables += "\n\n" + k_table(results)
+    print(tables)
+    if args.markdown:
+        Path(args.markdown).write_text(
+            _comparison_header(split, design, args, main_k) + tables + "\n", encoding="utf-8"
+        )
     summary = {
         "k": args.k,
         "queries_per_writer": args.queries,
@@ -271,6 +275,25 @@ def _compare(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def _comparison_header(split: dict, design: dict, args: argparse.Namespace, k: int) -> str:
+    """What the tables measure and the command that made them (``compare --markdown``)."""
+    corpus = split.get("corpus")
+    corpora = ", ".join(Path(c).name for c in (corpus if isinstance(corpus, list) else [corpus]))
+    counts = {key: sum(len(v) for v in design[key].values()) for key in design if key != "media"}
+    command = " ".join(["python -m workbench.cli.identify", *sys.argv[1:]]) if sys.argv else ""
+    return (
+        f"Measured on {corpora} with the classifier's split: {len(split['writers'])} known "
+        f"writers and {len(split['holdout'])} held-out writers, of which "
+        f"{len(design['new_refs'])} are enrolled as new writers, {len(design['never_val'])} "
+        f"never-enrolled ones choose the threshold with {counts['known_val']} validation "
+        f"signatures of known writers, and {len(design['never_queries'])} never-enrolled ones "
+        f"measure it ({counts['never_queries']} signatures). Queries: "
+        f"{counts['known_queries']} test signatures of known writers, {counts['new_queries']} "
+        f"of new writers. The slides' table is at k = {k} references a writer.\n\n"
+        f"Command: `{command}`\n\n"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -389,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "crossmedia"],
         default="none",
         help="also report the known writers' top-1 per CrossMedia-zh medium",
+    )
+    p.add_argument(
+        "--markdown",
+        help="also write the tables, what they measure and this command to this file "
+        "(the app shows weights/identification.md)",
     )
     p.set_defaults(run=_compare)
     return parser

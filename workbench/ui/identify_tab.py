@@ -46,11 +46,11 @@ def _comparison_markdown(path: Path) -> str:
     return (
         "### Measured comparison\n\nNot measured yet: train a classifier with held-out writers "
         "(`python -m workbench.cli.identify train --data CORPUS --out weights "
-        "--holdout-writers 10`), run "
+        "--holdout-writers 40`) and an embedding Siamese (`identify siamese-train`), then run "
         "`python -m workbench.cli.identify compare "
         "--classifier weights/writer_classifier.safetensors "
-        "--verifier weights/verifier.safetensors` and save its table as "
-        f"`{path.parent.name}/{path.name}`."
+        "--embedding weights/siamese_triplet.safetensors "
+        f"--markdown {path.parent.name}/{path.name}`."
     )
 
 
