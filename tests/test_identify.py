@@ -293,13 +293,14 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
         "Use case",
         "Complexity",
     ]
-    k_rows = [line for line in lines if line.startswith("| embedding Siamese, triplet loss |")]
+    name = "embedding Siamese, triplet loss, batch-hard mining"
+    k_rows = [line for line in lines if line.startswith(f"| {name} |")]
     markdown = (out / "identification.md").read_text()
     assert "6 known writers and 4 held-out writers, of which 2 are enrolled" in markdown
     assert "\n".join(lines[:-1]) in markdown  # the printed tables
     assert [row.split("|")[2].strip() for row in k_rows] == ["1", "2"]
     result = json.loads(lines[-1])
-    embedding = result["verification"]["embedding Siamese, triplet loss"]
+    embedding = result["verification"][name]
     # 4 held-out writers: 2 new (enrolled), 1 never-enrolled for the threshold, 1 for the test.
     assert (
         embedding["enrolled"] == 6 + 2

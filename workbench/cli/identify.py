@@ -222,7 +222,11 @@ def _compare(args: argparse.Namespace) -> int:
         plan,
         slides_table,
     )
-    from workbench.identification.embedding import embedding_scorer, load_embedding
+    from workbench.identification.embedding import (
+        embedding_name,
+        embedding_scorer,
+        load_embedding,
+    )
 
     _, card, _ = load_classifier(args.classifier)
     split = classes_and_split(card)[1]
@@ -236,7 +240,7 @@ def _compare(args: argparse.Namespace) -> int:
         )  # fmt: skip
     for weights in args.embedding:
         model, ecard, pre = load_embedding(weights)
-        name = f"embedding Siamese, {model.config.loss} loss"
+        name = embedding_name(model, ecard)
         scorers[name] = (embedding_scorer(model), pre, model, ecard, FALLBACK_THRESHOLD)
     main_k = 3 if 3 in args.k else args.k[0]
     results: dict[int, dict] = {}

@@ -179,6 +179,13 @@ def open_set_validation(
     }
 
 
+def embedding_name(model: EmbeddingSiamese, card: WeightsCard) -> str:
+    """What tables and the app call an embedding Siamese: its loss, and its mining if any."""
+    mining = (card.training or {}).get("mining", "none")
+    suffix = f", {mining} mining" if mining not in (None, "none") else ""
+    return f"embedding Siamese, {model.config.loss} loss{suffix}"
+
+
 def load_embedding(weights: str | Path) -> tuple[EmbeddingSiamese, WeightsCard, PreprocessConfig]:
     """The embedding Siamese saved at ``weights``: (model in eval mode, its card, preprocessing).
 

@@ -72,7 +72,11 @@ def _load_embedding(
     path = Path(weights)
     if not path.exists():
         return f"No embedding Siamese at {path}."
-    from workbench.identification.embedding import embedding_scorer, load_embedding
+    from workbench.identification.embedding import (
+        embedding_name,
+        embedding_scorer,
+        load_embedding,
+    )
 
     try:
         model, card, pre = load_embedding(path)
@@ -90,6 +94,6 @@ def _load_embedding(
         threshold = float(validation.threshold)
         note = str(validation.extra.get("rule", "chosen on validation writers"))
         top1 = validation.extra.get("top1")
-    name = f"embedding Siamese, {model.config.loss} loss"
+    name = embedding_name(model, card)
     verifiers[name] = RankingVerifier(name, embedding_scorer(model), threshold, note, top1)
     return f"Loaded {name} from {path}."
