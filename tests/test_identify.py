@@ -285,7 +285,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith(
-        "| Feature | Identification (classifier) | Verification (embedding Siamese, triplet loss)"
+        "| Feature | Identification (classifier) | Verification (embedding Siamese, triplet loss, "
+        "batch-hard mining) |"
     )
     assert [line.split("|")[1].strip() for line in lines[2:6]] == [
         "Goal",
