@@ -50,3 +50,25 @@ def test_the_shipped_classifier_card_meets_the_lessons_targets():
     images = sum(e["images"] for e in per_writer)
     assert images == tested["images"] and correct / images == pytest.approx(tested["top1"])
     assert tested["top1"] >= 0.95 and tested["top5"] >= 0.99
+
+
+def test_the_shipped_embedding_enrolls_an_example_writer_and_names_them():
+    """The app's default ranking (the shipped verifier's preprocessing, the batch-hard triplet
+    embedding and its validation threshold) on the synthetic examples."""
+    from workbench.config import DEFAULT_VERIFIER
+    from workbench.identification.desk import IdentificationDesk
+    from workbench.verification.workbench import Workbench
+
+    if not DEFAULT_VERIFIER.exists() or not (ROOT / "weights/siamese_triplet.json").exists():
+        pytest.skip("no shipped verifier or embedding")
+    desk = IdentificationDesk(Workbench(DEFAULT_VERIFIER))
+    name = "embedding Siamese, triplet loss, batch-hard mining"
+    assert desk.default_verifier == name
+    card = read_card(ROOT / "weights/siamese_triplet.json")
+    assert desk.threshold == card.validation.threshold
+    assert card.validation.extra["rule"].startswith("rejects 5% of 1178 validation signatures")
+    examples = ROOT / "examples"
+    references = [examples / f"writer1_genuine_{i}.png" for i in (1, 2)]
+    desk.enroll("writer 1", references)
+    result = desk.identify(examples / "writer1_genuine_3.png")
+    assert result.verifier == name and result.accepted and result.best.writer == "writer 1"
