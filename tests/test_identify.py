@@ -272,6 +272,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
                 weights,
                 "--embedding",
                 str(out / "siamese_triplet.safetensors"),
+                "--embedding",
+                str(out / "siamese_triplet.safetensors"),
                 "--k",
                 "1",
                 "2",
@@ -312,6 +314,8 @@ def test_compare_runs_end_to_end(corpus, tmp_path, capsys):
     assert embedding["threshold_source"].startswith("rejects 5% of 12 validation signatures")
     assert 0.0 <= embedding["known_rejected"] <= 1.0
     assert set(result["verification_by_k"]) == {"1", "2"}
+    # Two models of one kind are told apart by their file's name.
+    assert set(result["verification"]) == {name, f"{name} (siamese_triplet)"}
     assert (
         result["classifier"]["new_writer_top1"] == 0.0
         and result["classifier"]["unknown_queries"] == 8

@@ -241,6 +241,8 @@ def _compare(args: argparse.Namespace) -> int:
     for weights in args.embedding:
         model, ecard, pre = load_embedding(weights)
         name = embedding_name(model, ecard)
+        if name in scorers:  # two models of one kind: tell them apart by file
+            name = f"{name} ({Path(weights).stem})"
         scorers[name] = (embedding_scorer(model), pre, model, ecard, FALLBACK_THRESHOLD)
     main_k = 3 if 3 in args.k else args.k[0]
     results: dict[int, dict] = {}
