@@ -305,3 +305,18 @@ def test_a_known_writer_shows_its_line_and_a_test_image_when_the_corpus_is_here(
     assert "not on this machine" in away.note
     with pytest.raises(ValueError, match="not one of the classifier's 4 writers"):
         known_writer(desk, "nobody")
+
+
+def test_compare_ranks_with_the_pairwise_verifier_too(
+    tiny_verifier, classifier_weights, tmp_path, capsys
+):
+    from workbench.cli import identify
+
+    verifier = str(save_tiny_verifier(tiny_verifier, tmp_path / "tiny"))
+    args = ["compare", "--classifier", str(classifier_weights), "--verifier", verifier]
+    assert identify.main(args + ["--k", "1", "--queries", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    pairwise = result["verification"]["pairwise Siamese, the paper's"]
+    # 4 known writers, each enrolled with 1 reference and queried with 1 test image.
+    assert pairwise["enrolled"] == 4 and pairwise["known_queries"] == 4
+    assert 0.0 <= pairwise["known_top1"] <= 1.0

@@ -233,11 +233,10 @@ def _compare(args: argparse.Namespace) -> int:
     scorers = {}
     if args.verifier:
         from workbench.identification.gallery import verifier_scorer
+        from workbench.identification.ranking import PAIRWISE
 
         model, vcard, pre = load_verifier(args.verifier, fuse=True)
-        scorers["pairwise Siamese, the paper's"] = (
-            verifier_scorer(model), pre, model, vcard, vcard.threshold
-        )  # fmt: skip
+        scorers[PAIRWISE] = (verifier_scorer(model), pre, model, vcard, vcard.threshold)
     for weights in args.embedding:
         model, ecard, pre = load_embedding(weights)
         name = embedding_name(model, ecard)
