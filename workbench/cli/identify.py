@@ -27,7 +27,6 @@ from workbench.data.batches import ImageBatches
 from workbench.data.image_bank import ImageBank
 from workbench.identification.classifier import (
     classes_and_split,
-    classify,
     evaluate_classifier,
     image_split,
     load_classifier,
@@ -39,12 +38,6 @@ from workbench.models.writer_id import (
     WriterClassifierConfig,
     sparse_categorical_cross_entropy,
 )
-
-
-def _top1(model: torch.nn.Module, items: list[tuple[str, int]], bank: ImageBank) -> float:
-    """Top-1 accuracy of ``model`` on (path, class) items."""
-    probs = classify(model, bank.get([p for p, _ in items]))
-    return float((probs.argmax(1) == np.array([c for _, c in items])).mean())
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -104,7 +97,8 @@ def _train(args: argparse.Namespace) -> int:
             "seconds": round(time.perf_counter() - started, 1),
         }
         if val:
-            record["val_top1"] = _top1(engine.unwrap(model), val, bank)
+            scored = score_classifier(engine.unwrap(model), split["writers"], split["val"], bank)
+            record["val_top1"] = scored["top1"]
         # The kept weights: the best validation top-1 (the last epoch without validation images).
         if best is None or not val or record["val_top1"] > best["val_top1"]:
             best = record

@@ -187,10 +187,13 @@ def _load_backbone(model: torch.nn.Module, stem: str) -> None:
         raise ValueError(f"{stem}'s backbone has another width than this verifier's.") from None
 
 
-def _load_teacher(stem: str, pre: PreprocessConfig, device: torch.device) -> torch.nn.Module:
-    """A saved verifier, frozen, on ``device``; its preprocessing must be the training data's
-    (``pre``), since it scores the same image tensors."""
-    teacher, _, teacher_pre = load_module(stem, architecture="siamese_densenet36")
+def _load_teacher(
+    stem: str, pre: PreprocessConfig, device: torch.device
+) -> tuple[torch.nn.Module, dict]:
+    """A saved verifier, frozen, on ``device``, and what the exported card records of it (its
+    width and validation figures). Its preprocessing must be the training data's (``pre``),
+    since it scores the same image tensors."""
+    teacher, card, teacher_pre = load_module(stem, architecture="siamese_densenet36")
     if teacher_pre != pre:
         raise ValueError(
             f"The teacher {stem} was trained on {teacher_pre.height}x{teacher_pre.width} images "
@@ -198,14 +201,9 @@ def _load_teacher(stem: str, pre: PreprocessConfig, device: torch.device) -> tor
             f"({pre.to_dict()}): train the teacher on the same pack."
         )
     teacher.requires_grad_(False)
-    return teacher.to(device=device, memory_format=torch.channels_last).eval()
-
-
-def _teacher_summary(stem: str) -> dict:
-    """What the exported card records of the teacher: its width and validation figures."""
-    card = read_card(stem)
     validation = None if card.validation is None else card.validation.to_dict()
-    return {"name": card.name, "model": card.model, "validation": validation}
+    summary = {"name": card.name, "model": card.model, "validation": validation}
+    return teacher.to(device=device, memory_format=torch.channels_last).eval(), summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,10 +292,10 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    teacher = None
+    teacher, teacher_card = None, None
     if args.teacher:
         try:
-            teacher = _load_teacher(args.teacher, pre, device)
+            teacher, teacher_card = _load_teacher(args.teacher, pre, device)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -421,7 +419,7 @@ def _train(args: argparse.Namespace, ctx: engine.Distributed, device: torch.devi
             "world_size": ctx.world_size,
             "train_pairs": len(train),
             "val_pairs_scored": len(val),
-            **({"teacher_card": _teacher_summary(args.teacher)} if args.teacher else {}),
+            **({"teacher_card": teacher_card} if teacher_card else {}),
         },
         "data": sources,
         "validation": {
