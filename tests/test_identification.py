@@ -129,7 +129,7 @@ def test_enrolling_a_new_writer_ranks_them_first_without_changing_any_weights(de
     assert after.matches[0].scores[0] == pytest.approx(0.5)  # the questioned image is a reference
     assert not after.accepted  # the mean over both references stays under 0.5 ...
     lower = desk.identify(files[0], threshold=0.49)  # ... and reaches a lower threshold
-    assert lower.accepted and lower.decision.startswith("Ada (mean score")
+    assert lower.accepted and lower.decision.startswith("Ada (writer score")
     # The classifier can only answer one of its training writers.
     assert len(after.guesses) == 4 and all(g.writer in desk.classes for g in after.guesses)
     assert not desk.classifier_knows("Ada")
@@ -233,6 +233,17 @@ def test_comparison_markdown_reads_the_table_or_says_how_to_make_it(tmp_path):
     assert "| Feature |" in _comparison_markdown(path)
 
 
+def test_crossmedia_panel_states_the_lesson_beside_the_table_or_how_to_measure_it(tmp_path):
+    from workbench.ui.identify_tab import _crossmedia_markdown
+
+    path = tmp_path / "identification_crossmedia.md"
+    missing = _crossmedia_markdown(path)
+    assert "same name" in missing and "--media crossmedia" in missing
+    path.write_text("| Model | measure | paper | iPad | phone in hand | phone on table |\n")
+    shown = _crossmedia_markdown(path)
+    assert "style" in shown and shown.endswith("phone on table |\n")
+
+
 @pytest.fixture(scope="module")
 def embedding_weights(classifier_weights, tmp_path_factory) -> dict[int, Path]:
     """Tiny triplet embeddings (one step) at the verifier's 96 px and at another size."""
@@ -320,3 +331,33 @@ def test_compare_ranks_with_the_pairwise_verifier_too(
     # 4 known writers, each enrolled with 1 reference and queried with 1 test image.
     assert pairwise["enrolled"] == 4 and pairwise["known_queries"] == 4
     assert 0.0 <= pairwise["known_top1"] <= 1.0
+
+
+def test_siamese_validate_rechooses_the_open_set_threshold_and_stores_it(
+    classifier_weights, embedding_weights, tmp_path, capsys
+):
+    import shutil
+
+    from workbench.cli import identify
+    from workbench.identification.classifier import load_classifier
+    from workbench.identification.embedding import load_embedding, open_set_validation
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(embedding_weights[96].with_suffix(suffix), tmp_path / f"e{suffix}")
+    weights = tmp_path / "e.safetensors"
+    card = json.loads((tmp_path / "e.json").read_text())
+    card["validation"] = {"threshold": 0.123, "rule": "an older rule"}
+    (tmp_path / "e.json").write_text(json.dumps(card))
+    args = ["siamese-validate", "--weights", str(weights), "--classifier", str(classifier_weights)]
+    assert identify.main(args) == 0  # without --write-card the card stays as it is
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["previous"]["threshold"] == 0.123
+    assert json.loads((tmp_path / "e.json").read_text())["validation"]["threshold"] == 0.123
+    assert identify.main([*args, "--max-false-rejection", "0.2", "--write-card"]) == 0
+    stored = json.loads((tmp_path / "e.json").read_text())["validation"]
+    model, _, pre = load_embedding(weights)
+    split = load_classifier(classifier_weights)[1].split
+    expected = open_set_validation(model, split, pre, k=3, max_false_rejection=0.2)
+    assert stored["threshold"] == pytest.approx(expected["threshold"])
+    assert stored["rule"].startswith("rejects 20% of") and "centroid" in stored["rule"]
+    assert load_embedding(weights)[1].weights_sha256 == card["weights_sha256"]

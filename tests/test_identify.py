@@ -181,11 +181,18 @@ def test_enrolling_a_new_writer_changes_identification_without_touching_weights(
     assert ranked[0].writer == new and ranked[0].score == pytest.approx(1.0, abs=1e-5)
     assert len(ranked) == len(split["writers"]) + 1
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    # The cached ranking gives each writer the scores of scoring its references one by one.
+    # The cached ranking gives each writer the scores of scoring its references one by one, and
+    # as the writer's score the similarity to the centroid of its references' embeddings.
+    embedded_query = scorer.embed(query[None])[0]
     for match in ranked:
         direct = scorer(gallery.references(match.writer), query)
         np.testing.assert_allclose(match.scores, direct, atol=1e-6)
-        assert match.score == pytest.approx(direct.mean(), abs=1e-6)
+        centroid = scorer.embed(gallery.references(match.writer)).mean(0)
+        centroid /= np.linalg.norm(centroid)
+        by_hand = 1 - np.linalg.norm(centroid - embedded_query) / 2
+        assert match.score == pytest.approx(float(by_hand), abs=1e-5)
+    several = [m for m in ranked if len(m.scores) > 1]
+    assert several and any(abs(m.score - np.mean(m.scores)) > 1e-4 for m in several)
     gallery.remove(new)
     assert new not in [m.writer for m in gallery.rank(query, scorer)]
 
@@ -357,6 +364,35 @@ def test_per_medium_top1_of_crossmedia_queries():
     assert per_medium(plan(split, k=1, queries=2), queries, [True] * 4) is None
 
 
+def test_medium_table_reports_each_model_per_medium_and_held_out_images_have_media():
+    from workbench.identification.comparison import medium_table, plan
+
+    split = {
+        "writers": ["a"],
+        "holdout": ["c"],
+        "train": [["a1", "a", 1]],
+        "test": [["a12", "a", 12]],
+        "holdout_images": [["c1", "c", 1], ["c35", "c", 35]],
+    }
+    design = plan(split, k=1, queries=2, media=True)
+    assert design["media"]["c1"] == "paper" and design["media"]["c35"] == "phone on table"
+    classifier = {"per_medium": {"paper": 0.5, "iPad": 0.25}}
+    verifiers = {
+        "triplet": {
+            "per_medium": {"paper": 1.0},
+            "new_per_medium": {"phone on table": 0.75},
+            "never_rejected_per_medium": {"iPad": 0.125},
+        }
+    }
+    table = medium_table(design, classifier, verifiers, k=3).splitlines()
+    assert table[0] == "| Model | measure | paper | iPad | phone in hand | phone on table |"
+    assert table[2] == "| classifier | known writers, top-1 | 50.0% | 25.0% | n/a | n/a |"
+    assert table[3] == "| triplet | known writers, top-1 | 100.0% | n/a | n/a | n/a |"
+    assert table[4] == "| triplet | new writers (k = 3), top-1 | n/a | n/a | n/a | 75.0% |"
+    assert table[5] == "| triplet | never-enrolled, rejected | n/a | 12.5% | n/a | n/a |"
+    assert medium_table(plan(split, k=1, queries=2), classifier, verifiers, k=3) == ""
+
+
 def test_bench_times_identification_over_an_enrolled_gallery(capsys):
     from workbench.cli import bench
 
@@ -396,3 +432,23 @@ def test_batch_hard_mining_is_refused_for_the_contrastive_loss(tmp_path):
             {"train": []}, tmp_path, loss="contrastive", epochs=1, steps_per_epoch=1,
             batch_size=2, input_size=64, seed=0, mining="batch-hard",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["identify", "bench", "evaluate"])
+def test_the_short_module_names_run_the_command_lines(name):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", f"workbench.{name}", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m workbench.cli.") or (
+        done.stdout.startswith("usage:") and "--" in done.stdout
+    )

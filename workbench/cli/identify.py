@@ -207,12 +207,42 @@ def _siamese_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _siamese_validate(args: argparse.Namespace) -> int:
+    """Re-choose an embedding Siamese's open-set threshold on validation and store it in its card
+    (what ``siamese-train`` does at the end; for weights whose scoring rule has changed)."""
+    import dataclasses
+
+    from workbench.checkpoint import Validation, read_card, write_card
+    from workbench.identification.embedding import load_embedding, open_set_validation
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _, classifier_card, _ = load_classifier(args.classifier)
+    model, card, pre = load_embedding(args.weights)
+    validation = open_set_validation(
+        model, classifier_card.split, pre, k=3, max_false_rejection=args.max_false_rejection
+    )
+    if validation is None:
+        print("error: the classifier's split has no validation images", file=sys.stderr)
+        return 2
+    previous = card.validation.to_dict() if card.validation else None
+    if args.write_card:
+        stem = Path(args.weights).with_suffix("")
+        write_card(
+            stem,
+            dataclasses.replace(read_card(stem), validation=Validation.from_dict(validation)),
+        )
+    print(json.dumps({"validation": validation, "previous": previous}))
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from workbench.checkpoint import load_verifier
     from workbench.identification.comparison import (
         k_table,
         measure_classifier,
         measure_verification,
+        medium_table,
         plan,
         slides_table,
     )
@@ -259,6 +289,8 @@ def _compare(args: argparse.Namespace) -> int:
     tables = slides_table(design, classifier, results[main_k], k=main_k)
     if scorers:
         tables += "\n\n" + k_table(results)
+    if media := medium_table(design, classifier, results[main_k], k=main_k):
+        tables += "\n\n" + media
     print(tables)
     if args.markdown:
         Path(args.markdown).write_text(
@@ -376,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_siamese_train)
+    p = commands.add_parser(
+        "siamese-validate",
+        help="re-choose an embedding Siamese's open-set threshold on the classifier's "
+        "validation images (and store it with --write-card)",
+    )
+    p.add_argument("--weights", required=True, help="embedding Siamese weights")
+    p.add_argument(
+        "--classifier", required=True, help="the writer classifier whose split trained them"
+    )
+    p.add_argument("--max-false-rejection", type=float, default=0.05)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--write-card", action="store_true", help="store the result in the JSON")
+    p.set_defaults(run=_siamese_validate)
     p = commands.add_parser("compare", help="the slides' comparison table with measured numbers")
     p.add_argument(
         "--classifier", required=True, help="writer classifier trained with --holdout-writers"

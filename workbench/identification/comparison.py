@@ -69,12 +69,15 @@ def plan(split: dict, *, k: int, queries: int, media: bool = False) -> dict:
         "never_queries": _pick(images, never, 0, queries),
     }
     if media:
-        design["media"] = {p: crossmedia_medium(i) for p, _, i in split["test"]}
+        design["media"] = {
+            p: crossmedia_medium(i) for p, _, i in split["test"] + split["holdout_images"]
+        }
     return design
 
 
 def per_medium(design: dict, queries: list[tuple[str, str]], correct) -> dict[str, float] | None:
-    """Top-1 of the known writers' queries per CrossMedia-zh medium (None without media)."""
+    """The share of ``correct`` (right, or rejected) among ``queries`` per CrossMedia-zh medium
+    (None without media)."""
     media = design.get("media")
     if not media:
         return None
@@ -151,7 +154,8 @@ def measure_verification(
 ) -> dict:
     """Enroll the known and new writers, rank every query, count rejections.
 
-    A query is accepted when its best-matching writer's mean score reaches the threshold. The
+    A query is accepted when its best-matching writer's score (``Gallery.rank``: the mean
+    score, or for an embedding the similarity to the writer's centroid) reaches the threshold. The
     threshold is ``threshold`` when given, else the one that rejects ``max_false_rejection`` of
     the known writers' validation signatures (``rejection_threshold``), else (a split without
     validation images) ``fallback_threshold``.
@@ -199,11 +203,13 @@ def measure_verification(
         rejected = float((best[key] < threshold).mean())
         if name == "never":
             result["never_rejected"] = rejected
+            if medium := per_medium(design, _flat(design[key]), best[key] < threshold):
+                result["never_rejected_per_medium"] = medium
             continue
         right = [m[0].writer == w for w, m in ranked[key]]
         result[f"{name}_top1"] = float(np.mean(right))
-        if name == "known" and (medium := per_medium(design, _flat(design[key]), right)):
-            result["per_medium"] = medium
+        if medium := per_medium(design, _flat(design[key]), right):
+            result["per_medium" if name == "known" else f"{name}_per_medium"] = medium
         result[f"{name}_top5"] = float(
             np.mean([w in [x.writer for x in m[:5]] for w, m in ranked[key]])
         )
@@ -288,4 +294,27 @@ def k_table(results: dict[int, dict[str, dict]]) -> str:
                 f"{_pct(v.get('never_rejected'))} | {_pct(v.get('known_rejected'))} | "
                 f"{v['threshold']:.3f} ({v['threshold_source']}) |"
             )
+    return "\n".join(rows)
+
+
+def medium_table(design: dict, classifier: dict, verifiers: dict[str, dict], *, k: int) -> str:
+    """Per CrossMedia-zh medium: known writers' top-1 (classifier and each verifier), new
+    writers' top-1 and never-enrolled writers' rejection (each verifier). Empty without media."""
+    if not design.get("media"):
+        return ""
+    rows = [
+        "| Model | measure | " + " | ".join(CROSSMEDIA_MEDIA) + " |",
+        "|---|---|" + "---|" * len(CROSSMEDIA_MEDIA),
+    ]
+
+    def row(model: str, measure: str, values: dict | None) -> None:
+        if values:
+            cells = " | ".join(_pct(values.get(m)) for m in CROSSMEDIA_MEDIA)
+            rows.append(f"| {model} | {measure} | {cells} |")
+
+    row("classifier", "known writers, top-1", classifier.get("per_medium"))
+    for name, v in verifiers.items():
+        row(name, "known writers, top-1", v.get("per_medium"))
+        row(name, f"new writers (k = {k}), top-1", v.get("new_per_medium"))
+        row(name, "never-enrolled, rejected", v.get("never_rejected_per_medium"))
     return "\n".join(rows)

@@ -3,8 +3,8 @@
 The classifier (``workbench.identification.classifier``) answers "which of my training writers
 wrote this?": a closed set, so a new writer needs retraining and a stranger still gets one of
 its names. The verifier ranks the writers enrolled in a ``Gallery`` (a few reference signatures
-each, no weights change) and can answer "no enrolled writer matches" when the best mean score is
-under its threshold: the open-set rejection the classifier cannot make.
+each, no weights change) and can answer "no enrolled writer matches" when the best writer score
+(``Gallery.rank``) is under its threshold: the open-set rejection the classifier cannot make.
 
 The desk starts with a few synthetic writers from the project's generator (fixed seed, nothing
 downloaded). No Gradio here: the Identify tab (``workbench.ui.identify_tab``) calls this module.
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_COMPARISON = WEIGHTS_DIR / "identification.md"
+# The same comparison on CrossMedia-zh (one name, many hands, four media): the advanced case.
+CROSSMEDIA_COMPARISON = WEIGHTS_DIR / "identification_crossmedia.md"
 SYNTHETIC_SEED = 2026
 SYNTHETIC_NAME = "synthetic writer {}"
 MAX_NAME_LENGTH = 80
@@ -59,8 +61,8 @@ class Identification:
         guesses: the classifier's best training writers, most probable first; empty without a
             classifier. Always names one of its training writers, whoever wrote the signature.
         classifier_note: what the classifier can and cannot answer, or why it is absent.
-        matches: every enrolled writer, best mean verification score first.
-        threshold: the verifier's acceptance threshold (mean score >= threshold matches).
+        matches: every enrolled writer, best writer score first (``Gallery.rank``).
+        threshold: the verifier's acceptance threshold (writer score >= threshold matches).
         questioned: the normalized ``uint8`` (H, W) image the verifier scored.
         verifier: the name of the verifier that ranked the writers.
     """
@@ -78,7 +80,7 @@ class Identification:
 
     @property
     def accepted(self) -> bool:
-        """True when the best enrolled writer's mean score reaches the threshold."""
+        """True when the best enrolled writer's score reaches the threshold."""
         return self.best.score >= self.threshold
 
     @property
@@ -86,12 +88,12 @@ class Identification:
         """The verifier's answer in words: a writer's name or ``no enrolled writer matches``."""
         if self.accepted:
             return (
-                f"{self.best.writer} (mean score {self.best.score:.4f} "
+                f"{self.best.writer} (writer score {self.best.score:.4f} "
                 f">= threshold {self.threshold:.4f})"
             )
         return (
             f"no enrolled writer matches (best: {self.best.writer}, "
-            f"mean score {self.best.score:.4f} < threshold {self.threshold:.4f})"
+            f"writer score {self.best.score:.4f} < threshold {self.threshold:.4f})"
         )
 
 

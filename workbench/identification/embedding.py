@@ -173,7 +173,8 @@ def open_set_validation(
         "top1": float(np.mean([m[0].writer == w for w, m in ranked])),
         "rule": (
             f"rejects {100 * max_false_rejection:g}% of {len(ranked)} validation signatures "
-            f"of {len(gallery)} known writers enrolled with k = {k} training references"
+            f"of {len(gallery)} known writers enrolled with k = {k} training references "
+            "(writer score: similarity to the centroid of their embeddings)"
         ),
         "queries": len(ranked),
     }

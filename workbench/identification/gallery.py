@@ -1,8 +1,12 @@
 """Identification through verification: enroll writers with reference signatures, then rank them.
 
 Enrolling a writer stores normalized reference images; no weights change. A questioned signature
-is scored against every enrolled writer's references and writers are ranked by the aggregate
-(mean) score, the same rule the Verify tab uses for one writer.
+is scored against every enrolled writer's references and writers are ranked by a writer score:
+with the pairwise verifier the mean of the per-reference scores (the rule the Verify tab uses
+for one writer); with an embedding Siamese the similarity to the writer's *centroid*, the mean of
+its references' embeddings (the prototype of the writer), which on validation writers rejects
+more never-enrolled writers at the same false rejection than the mean of the per-reference
+similarities (weights/MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ class Gallery:
     With a scorer that embeds each signature on its own (it has an ``embed`` method, as
     ``embedding_scorer``'s does), ranking embeds every writer's references once and keeps them
     (per scorer) until the writer is enrolled again or removed: a query then costs one
-    embedding and one distance per reference, however many writers are enrolled.
+    embedding and one distance per reference, however many writers are enrolled. A writer's
+    score is then the similarity to its centroid (the re-normalized mean of its references'
+    embeddings); ``Match.scores`` keep the per-reference similarities.
     """
 
     def __init__(self) -> None:
@@ -68,7 +74,8 @@ class Gallery:
         return self._references[str(writer)]
 
     def rank(self, questioned: np.ndarray, scorer: Scorer) -> list[Match]:
-        """Enrolled writers sorted by mean score against their references, best first."""
+        """Enrolled writers sorted by writer score, best first: the mean score against their
+        references, or for an embedding scorer the similarity to their centroid."""
         if not self._references:
             raise ValueError("No writers are enrolled.")
         if hasattr(scorer, "embed"):
@@ -83,18 +90,20 @@ class Gallery:
         cached = self._embedded.get(id(scorer))
         if cached is None or cached[0] is not scorer:
             writers = self.writers
-            stacked = np.concatenate([self._references[w] for w in writers])
+            references = scorer.embed(np.concatenate([self._references[w] for w in writers]))
             owner = np.concatenate(
                 [np.full(len(self._references[w]), i) for i, w in enumerate(writers)]
             )
-            cached = (scorer, writers, scorer.embed(stacked), owner)
+            centroids = np.stack([references[owner == i].mean(0) for i in range(len(writers))])
+            centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+            cached = (scorer, writers, references, owner, centroids.astype(references.dtype))
             self._embedded[id(scorer)] = cached
-        _, writers, references, owner = cached
-        scores = scorer.similarity(references, scorer.embed(questioned[None]))
-        sums = np.bincount(owner, weights=scores, minlength=len(writers))
-        means = sums / np.bincount(owner, minlength=len(writers))
+        _, writers, references, owner, centroids = cached
+        query = scorer.embed(questioned[None])
+        scores = scorer.similarity(references, query)
+        writer_scores = scorer.similarity(centroids, query)
         matches = [
-            Match(w, float(means[i]), tuple(float(s) for s in scores[owner == i]))
+            Match(w, float(writer_scores[i]), tuple(float(s) for s in scores[owner == i]))
             for i, w in enumerate(writers)
         ]
         return sorted(matches, key=lambda m: -m.score)

@@ -31,7 +31,7 @@ class RankingVerifier:
     Attributes:
         name: what the app calls it (``PAIRWISE`` or "embedding Siamese, <loss> loss").
         scorer: the ``Gallery`` scorer.
-        threshold: a best mean score at or above it names that writer (0..1).
+        threshold: a best writer score (``Gallery.rank``) at or above it names that writer (0..1).
         threshold_note: where the threshold comes from.
         validation_top1: top-1 among known writers on validation images (embeddings), if known.
     """

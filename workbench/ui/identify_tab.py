@@ -18,6 +18,7 @@ import numpy as np
 from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
 from workbench.identification.desk import (
+    CROSSMEDIA_COMPARISON,
     DEFAULT_COMPARISON,
     Identification,
     IdentificationDesk,
@@ -34,10 +35,34 @@ EXPLANATION = (
     '**Two ways to answer "who wrote this?"** The **writer classifier** (Conv-Pool-Dense, one '
     "output per training writer) always names one of the writers it was trained on, however "
     "unfamiliar the signature: adding a writer means retraining it. The **Siamese verifier** "
-    "compares the signature with each enrolled writer's references and ranks writers by mean "
-    "score; enrolling a writer takes a few references and changes no weights, and when the best "
-    "score is under the threshold it answers *no enrolled writer matches*."
+    "compares the signature with each enrolled writer's references and ranks writers by a "
+    "writer score (the pairwise verifier: the mean over the references; an embedding Siamese: "
+    "the similarity to the centroid of the references' embeddings); enrolling a writer takes "
+    "a few references and changes no weights, and when the best score is under the threshold "
+    "it answers *no enrolled writer matches*."
 )
+
+
+CROSSMEDIA_LESSON = (
+    "### The advanced case: CrossMedia-zh\n\n"
+    "100 writers who all wrote **the same name** (王涛, Wang Tao), ten times each on paper, on an "
+    "iPad, on a phone held in the hand and on a phone lying on a table. With the name fixed, "
+    "only the writer's *style* tells writers apart, and the medium changes that style: the "
+    "classifier and the embeddings learned on people writing their own names have much less "
+    "to go on. Each writer is enrolled with a few references and questioned on every medium, "
+    "so the table shows how far a medium shift moves a signature away from its references. "
+    "This is identification by style alone, the hard case, not the classroom lesson above."
+)
+
+
+def _crossmedia_markdown(path: Path) -> str:
+    if path.exists():
+        return CROSSMEDIA_LESSON + "\n\n" + path.read_text(encoding="utf-8")
+    return (
+        CROSSMEDIA_LESSON + "\n\nNot measured yet: `python -m workbench.identify compare "
+        f"--media crossmedia --markdown {path.parent.name}/{path.name}` with a classifier "
+        "trained on CrossMedia-zh (weights/MODEL_CARD.md gives the commands)."
+    )
 
 
 def _comparison_markdown(path: Path) -> str:
@@ -272,8 +297,9 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 elem_id="i-classifier",
             )
             verifier_table = gr.Dataframe(
-                headers=["rank", "writer", "mean score", "per-reference scores", "verdict"],
-                label="Verifier: enrolled writers by mean score",
+                headers=["rank", "writer", "writer score", "per-reference scores", "verdict"],
+                label="Verifier: enrolled writers by writer score (pairwise: mean over the "
+                "references; embedding: similarity to the references' centroid)",
                 interactive=False,
                 elem_id="i-verifier",
             )
@@ -334,6 +360,8 @@ def create_tab(workbench: Workbench, desk: IdentificationDesk | None = None) -> 
                 label="Synthetic writer to enroll",
             )
         gr.Markdown(_comparison_markdown(DEFAULT_COMPARISON), elem_id="i-comparison")
+        with gr.Accordion("The advanced case: CrossMedia-zh, one name, four media", open=False):
+            gr.Markdown(_crossmedia_markdown(CROSSMEDIA_COMPARISON), elem_id="i-crossmedia")
         run.click(
             bind(identify, desk),
             inputs=[questioned, drawn, gallery_state, choice],

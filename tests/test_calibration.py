@@ -1,0 +1,118 @@
+"""Score-to-LR calibration, Cllr, Cllr_min, bounds and the verbal scale
+(workbench/verification/calibration.py), with values computed by hand."""
+
+import numpy as np
+import pytest
+
+from workbench.verification.calibration import (
+    Calibration,
+    cllr,
+    cllr_min,
+    elub_bounds,
+    fit_calibration,
+    pav_log10_lr,
+    verbal_equivalent,
+)
+
+
+def test_cllr_by_hand():
+    assert cllr([0.0], [0.0]) == pytest.approx(1.0)  # LR = 1 always: one bit
+    # LR 10 for the same-writer comparison, LR 0.1 for the other:
+    # 0.5 * (log2(1 + 1/10) + log2(1 + 1/10))
+    assert cllr([1.0], [-1.0]) == pytest.approx(np.log2(1.1))
+    # a misleading system costs more than a bit
+    assert cllr([-2.0], [2.0]) == pytest.approx(np.log2(101))
+    assert cllr([300.0], [-300.0]) == pytest.approx(0.0, abs=1e-12)  # no overflow
+    with pytest.raises(ValueError, match="both hypotheses"):
+        cllr([], [0.0])
+
+
+def test_pav_gives_zero_cost_to_separated_scores_and_pools_tied_ones():
+    same, different = np.array([0.8, 0.9]), np.array([0.1, 0.2, 0.3])
+    assert cllr_min(same, different) == pytest.approx(0.0)
+    # One same-writer score among the different ones: PAV pools it with the scores above it.
+    same, different = np.array([0.2, 0.9]), np.array([0.1, 0.3, 0.4])
+    lr_same, lr_different = pav_log10_lr(same, different)
+    assert lr_same[1] == np.inf and lr_different[0] == -np.inf
+    # The pooled group {0.2, 0.3, 0.4} holds 1 of 2 same (weight 1/4) and 2 of 3 different
+    # (weight 1/3): posterior (1/4) / (1/4 + 1/3) = 3/7, LR 3/4.
+    assert lr_same[0] == pytest.approx(np.log10(0.75))
+    np.testing.assert_allclose(lr_different[1:], np.log10(0.75))
+    expected = 0.5 * (np.log2(1 + 4 / 3) / 2 + 2 * np.log2(1 + 0.75) / 3)
+    assert cllr_min(same, different) == pytest.approx(expected)
+
+
+def test_bounds_never_exceed_what_the_number_of_comparisons_supports():
+    rng = np.random.default_rng(0)
+    same, different = rng.normal(3, 1, 50), rng.normal(-3, 1, 40)
+    lower, upper = elub_bounds(same, different)
+    assert 0 < upper <= np.log10(41) and -np.log10(51) <= lower < 0
+    # All H2 comparisons far below and all H1 far above: the bounds are what the counts support
+    # (with one misleading comparison added on each side), never the system's raw 10^20:
+    # above: 9 of 10 H1 against 1 of 100 H2, LR 90; below: 99 of 100 H2 against 1 of 10 H1.
+    lower, upper = elub_bounds(np.full(9, 20.0), np.full(99, -20.0))
+    assert upper == pytest.approx(np.log10(90)) and lower == pytest.approx(-np.log10(9.9))
+    # Raw LRs inside what the data support stay unbounded: the bound is the largest raw LR.
+    lower, upper = elub_bounds(np.array([0.5, 1.0, 1.0]), np.array([-1.0] * 30))
+    assert upper == 1.0  # supported: (2 of 4 H1) / (1 of 31 H2) is LR 15.5 >= 10
+    # A system that says nothing beyond LR 1 is bounded at LR 1.
+    assert elub_bounds(np.zeros(5), np.zeros(5)) == (0.0, 0.0)
+
+
+def test_fit_calibration_on_separated_scores_is_valid_monotone_and_bounded():
+    rng = np.random.default_rng(1)
+    same = rng.beta(8, 2, 400)
+    different = rng.beta(2, 8, 400)
+    fitted = fit_calibration(same, different, alternative="skilled", references=5, data="test")
+    assert fitted.slope > 0 and fitted.n_same == 400 and fitted.references == 5
+    assert 0 <= fitted.cllr_min <= fitted.cllr < 0.5
+    scores = np.linspace(0, 1, 101)
+    lrs = fitted.log10_lr(scores)
+    assert np.all(np.diff(lrs) >= 0)
+    assert lrs.min() >= fitted.bounds[0] and lrs.max() <= fitted.bounds[1]
+    assert fitted.bounds[1] <= np.log10(401) and fitted.bounds[0] >= -np.log10(401)
+    assert fitted.log10_lr([0.5])[0] == pytest.approx(0.0, abs=0.3)  # symmetric classes
+    again = Calibration.from_dict(fitted.to_dict())
+    assert again == fitted
+    # Weighting: ten times more H2 comparisons of the same kind do not move the LR much.
+    more = fit_calibration(same, np.tile(different, 10), alternative="skilled")
+    assert more.log10_lr([0.7])[0] == pytest.approx(fitted.log10_lr([0.7])[0], abs=0.1)
+
+
+def test_uninformative_scores_calibrate_to_lr_near_one():
+    rng = np.random.default_rng(2)
+    fitted = fit_calibration(rng.random(300), rng.random(300), alternative="random")
+    assert np.abs(fitted.log10_lr(np.linspace(0.01, 0.99, 9))).max() < 0.3
+    assert fitted.cllr == pytest.approx(1.0, abs=0.05)
+
+
+def test_fit_calibration_refuses_bad_input():
+    with pytest.raises(ValueError, match="at least 2 validation comparisons"):
+        fit_calibration([0.9], [0.1, 0.2], alternative="skilled")
+    with pytest.raises(ValueError, match="lie in 0..1"):
+        fit_calibration([0.9, 1.5], [0.1, 0.2], alternative="skilled")
+    with pytest.raises(ValueError, match="Choose the alternative"):
+        fit_calibration([0.9, 0.8], [0.1, 0.2], alternative="forged")
+    with pytest.raises(ValueError, match="Not a calibration record"):
+        Calibration.from_dict({"slope": 1})
+
+
+@pytest.mark.parametrize(
+    ("log10_lr", "words"),
+    [
+        (0.5, "weak support for: the reference writer wrote it"),
+        (1.0, "moderate support for: the reference writer wrote it"),
+        (2.5, "moderately strong support"),
+        (3.2, "strong support"),
+        (4.0, "very strong support"),
+        (6.5, "extremely strong support"),
+        (-1.5, "moderate support for: a skilled forgery"),
+        (0.0, "no support for either proposition"),
+    ],
+)
+def test_enfsi_verbal_scale(log10_lr, words):
+    assert verbal_equivalent(log10_lr).startswith(words)
+
+
+def test_verbal_scale_names_the_random_alternative():
+    assert verbal_equivalent(-0.5, "random") == "weak support for: another writer wrote it"
