@@ -116,3 +116,46 @@ def test_enfsi_verbal_scale(log10_lr, words):
 
 def test_verbal_scale_names_the_random_alternative():
     assert verbal_equivalent(-0.5, "random") == "weak support for: another writer wrote it"
+
+
+def test_reference_comparisons_by_hand():
+    from workbench.data.pairs import Pair
+    from workbench.verification.reference_sets import (
+        aggregate,
+        reference_comparisons,
+        unique_pairs,
+        writer_images,
+    )
+
+    pairs = [
+        Pair("a/g1", "a/g2", 1, "a", "genuine"),
+        Pair("a/g1", "a/g10", 1, "a", "genuine"),
+        Pair("a/g1", "a/f1", 0, "a", "skilled"),
+        Pair("b/g1", "b/g2", 1, "b", "genuine"),
+        Pair("b/g2", "b/g3", 1, "b", "genuine"),
+        Pair("b/g1", "a/g2", 0, "b", "random"),  # a random pair adds no image to b
+    ]
+    images = writer_images(pairs)
+    assert images == {
+        "a": {"genuine": ["a/g1", "a/g2", "a/g10"], "skilled": ["a/f1"]},
+        "b": {"genuine": ["b/g1", "b/g2", "b/g3"], "skilled": []},
+    }
+    comparisons = reference_comparisons(images, k=2, random_per_writer=5, seed=0)
+    a = [c for c in comparisons if c.writer == "a"]
+    assert [(c.questioned, c.kind, c.label) for c in a] == [
+        ("a/g10", "genuine", 1), ("a/f1", "skilled", 0), ("b/g3", "random", 0)
+    ]  # fmt: skip
+    assert all(c.references == ("a/g1", "a/g2") for c in a)
+    needed = unique_pairs(comparisons)
+    assert len(needed) == 2 * len(comparisons) == len({(p.reference, p.questioned) for p in needed})
+    scores = np.arange(len(needed), dtype=float)
+    lookup = {(p.reference, p.questioned): s for p, s in zip(needed, scores, strict=True)}
+    first = comparisons[0]
+    assert aggregate(comparisons, needed, scores)[0] == pytest.approx(
+        (lookup[("a/g1", first.questioned)] + lookup[("a/g2", first.questioned)]) / 2
+    )
+    assert aggregate(comparisons, needed, scores, k=1)[0] == lookup[("a/g1", first.questioned)]
+    with pytest.raises(ValueError, match="No writer has the 4 genuine"):
+        reference_comparisons(images, k=3, random_per_writer=0, seed=0)
+    with pytest.raises(ValueError, match="at least one reference"):
+        reference_comparisons(images, k=0, random_per_writer=0, seed=0)

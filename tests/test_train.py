@@ -295,3 +295,39 @@ def test_a_bad_hard_mining_share_is_refused_with_a_message(corpus, tmp_path, cap
     assert train.main(args + ["--hard-mining", "0", "--quiet"]) == 2
     assert "share of pairs kept must be in (0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "x" / "x.safetensors").exists()
+
+
+def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
+    run, corpus, tmp_path, capsys
+):
+    import shutil
+
+    from workbench.cli import calibrate
+    from workbench.verification.calibration import Calibration
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(run / f"tiny{suffix}", tmp_path / f"tiny{suffix}")
+    weights = str(tmp_path / "tiny.safetensors")
+    common = ["--weights", weights, "--data", str(corpus), "--references", "2", "--quiet"]
+    assert calibrate.main([*common, "--split", "test"]) == 2  # nothing fitted yet
+    assert "fit one first" in capsys.readouterr().err
+    assert calibrate.main([*common, "--random-per-writer", "5", "--write-card"]) == 0
+    fitted = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # 4 validation writers, 2 references each: 4 x 4 genuine, 4 x 6 skilled, 4 x 5 random.
+    assert [f["name"] for f in fitted] == ["k=1 skilled", "k=1 random", "k=2 skilled", "k=2 random"]
+    assert all((f["n_same"], f["n_different"]) == (16, 24 if "skilled" in f["name"] else 20)
+               for f in fitted)  # fmt: skip
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    stored = [Calibration.from_dict(c) for c in card["calibration"]]
+    assert [(c.alternative, c.references) for c in stored] == [
+        ("skilled", 1), ("random", 1), ("skilled", 2), ("random", 2)
+    ]  # fmt: skip
+    assert all("validation writers" in c.data and c.cllr_min <= c.cllr + 1e-9 for c in stored)
+    assert calibrate.main([*common, "--split", "test", "--out", str(tmp_path / "m")]) == 0
+    measured = {(r := json.loads(line))["name"]: r for line in capsys.readouterr().out.splitlines()}
+    name = f"{corpus.name} k=2 skilled"
+    assert name in measured and measured[name]["n_same"] == 6 * 4
+    low, high = measured[name]["log10_lr_range"]
+    bounds = stored[2].bounds
+    assert bounds[0] - 1e-9 <= low <= high <= bounds[1] + 1e-9
+    assert (tmp_path / "m" / "calibration.json").exists()

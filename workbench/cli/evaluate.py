@@ -20,7 +20,7 @@ from workbench import metrics
 from workbench.checkpoint import load_verifier
 from workbench.config import FALLBACK_THRESHOLD
 from workbench.data.image_bank import ImageBank
-from workbench.data.sources import split_pairs
+from workbench.data.sources import card_split_pairs
 from workbench.engine import default_device
 from workbench.plots import save_curves
 from workbench.verification.scoring import score_pairs, write_scores_csv
@@ -71,26 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         model, card, pre = load_verifier(args.weights, device=args.device, fuse=True)
-        training = card.training or {}
-        seed = (
-            args.seed
-            if args.seed is not None
-            else training.get("split_seed", training.get("seed", 0))
-        )
-        val_writers = (
-            args.val_writers if args.val_writers is not None else training.get("val_writers")
-        )
-        split = "all" if args.writers == "all" else args.split
-        # Every writer is evaluated with --writers all: the training protocol does not apply.
-        protocols = args.protocol or ([] if split == "all" else training.get("protocol") or [])
-        if split != "all" and not protocols:
-            raise ValueError("Give --protocol (or --writers all).")
-        pairs, sources = split_pairs(
+        pairs, sources, split, seed = card_split_pairs(
+            card,
             args.data,
-            protocols or ["all"],
-            split,
-            seed=seed,
-            val_writers=val_writers,
+            "all" if args.writers == "all" else args.split,
+            protocols=args.protocol,
+            seed=args.seed,
+            val_writers=args.val_writers,
             random_forgeries=args.random_forgeries,
         )
     except ValueError as error:

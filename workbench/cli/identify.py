@@ -264,6 +264,9 @@ def _compare(args: argparse.Namespace) -> int:
     for weights in args.embedding:
         model, ecard, pre = load_embedding(weights)
         name = embedding_name(model, ecard)
+        trained_on = _corpus_names((ecard.training or {}).get("corpus"))
+        if trained_on and trained_on != _corpus_names(split.get("corpus")):
+            name = f"{name}, trained on {trained_on}"  # another corpus: no retraining here
         if name in scorers:  # two models of one kind: tell them apart by file
             name = f"{name} ({Path(weights).stem})"
         scorers[name] = (embedding_scorer(model), pre, model, ecard, FALLBACK_THRESHOLD)
@@ -308,10 +311,16 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corpus_names(corpus) -> str:
+    """``split["corpus"]`` (one path or a list) as its folders' names, comma-separated."""
+    if not corpus:
+        return ""
+    return ", ".join(Path(c).name for c in (corpus if isinstance(corpus, list) else [corpus]))
+
+
 def _comparison_header(split: dict, design: dict, args: argparse.Namespace, k: int) -> str:
     """What the tables measure and the command that made them (``compare --markdown``)."""
-    corpus = split.get("corpus")
-    corpora = ", ".join(Path(c).name for c in (corpus if isinstance(corpus, list) else [corpus]))
+    corpora = _corpus_names(split.get("corpus"))
     counts = {key: sum(len(v) for v in design[key].values()) for key in design if key != "media"}
     command = " ".join(["python -m workbench.cli.identify", *sys.argv[1:]]) if sys.argv else ""
     return (

@@ -96,3 +96,42 @@ def split_pairs(
             }
         )
     return pairs, sources
+
+
+def card_split_pairs(
+    card,
+    data: list[str],
+    split: str,
+    *,
+    protocols: list[str] | None = None,
+    seed: int | None = None,
+    val_writers: float | None = None,
+    random_forgeries: int | list[int] = 0,
+) -> tuple[list[Pair], list[dict], str, int]:
+    """``split_pairs`` with the writer split a verifier was trained with: its card's protocols,
+    split seed and validation share unless given. ``split`` ``all`` takes every writer.
+
+    Returns:
+        (pairs, sources, split, seed).
+
+    Raises:
+        ValueError: no protocol given or recorded (except for ``all``), or what
+            ``split_pairs`` refuses.
+    """
+    training = card.training or {}
+    seed = seed if seed is not None else training.get("split_seed", training.get("seed", 0))
+    if val_writers is None:
+        val_writers = training.get("val_writers")
+    # Every writer is evaluated with split "all": the training protocol does not apply.
+    protocols = protocols or ([] if split == "all" else training.get("protocol") or [])
+    if split != "all" and not protocols:
+        raise ValueError("Give --protocol (or --writers all).")
+    pairs, sources = split_pairs(
+        data,
+        protocols or ["all"],
+        split,
+        seed=seed,
+        val_writers=val_writers,
+        random_forgeries=random_forgeries,
+    )
+    return pairs, sources, split, seed

@@ -13,6 +13,7 @@ from workbench.errors import SignatureInputError
 from workbench.ui.gpu import on_gpu
 from workbench.ui.inputs import drawing_to_file, file_paths
 from workbench.ui.wiring import bind
+from workbench.verification.evidence import evidence_markdown
 from workbench.verification.examples import examples_label, load_rows, load_share
 from workbench.verification.views import (
     DEFAULT_METHOD,
@@ -57,7 +58,7 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
     )
 
 
-def _verdict_markdown(verdict, n_refs: int) -> str:
+def _verdict_markdown(verdict, n_refs: int, evidence: list | None = None) -> str:
     label = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
@@ -68,7 +69,9 @@ def _verdict_markdown(verdict, n_refs: int) -> str:
         f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
         f"**{verdict.threshold:.4f}**: "
         f"accepted when score >= threshold. The score is the network's probability that both "
-        f"signatures come from the same writer."
+        f"signatures come from the same writer. This verdict is a *decision rule*, not evidence"
+        + (": the likelihood ratios below are." if evidence else ".")
+        + ("\n\n" + evidence_markdown(evidence, n_refs) if evidence else "")
     )
 
 
@@ -93,7 +96,7 @@ def verify(
     gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
     originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
     return (
-        _verdict_markdown(verdict, len(paths)),
+        _verdict_markdown(verdict, len(paths), workbench.evidence(verdict)),
         originals,
         gallery,
         questioned,

@@ -168,10 +168,13 @@ class Calibration:
     cllr_min: float
     data: str = ""
 
+    def raw_log10_lr(self, scores) -> np.ndarray:
+        """Scores in 0..1 -> log10 LRs before the bounds (float64)."""
+        return (self.slope * score_log_odds(scores) + self.intercept) / np.log(10)
+
     def log10_lr(self, scores) -> np.ndarray:
         """Scores in 0..1 -> bounded log10 LRs (float64)."""
-        raw = (self.slope * score_log_odds(scores) + self.intercept) / np.log(10)
-        return np.clip(raw, self.bounds[0], self.bounds[1])
+        return np.clip(self.raw_log10_lr(scores), self.bounds[0], self.bounds[1])
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -241,3 +244,12 @@ def fit_calibration(
         data,
     )
     return fitted
+
+
+def choose_calibration(
+    stored: list[Calibration], alternative: str, references: int
+) -> Calibration | None:
+    """The calibration for ``alternative`` fitted for the most references not above
+    ``references`` (an LR for 7 references uses the one for 5), or None."""
+    fits = [c for c in stored if c.alternative == alternative and c.references <= references]
+    return max(fits, key=lambda c: c.references) if fits else None

@@ -134,6 +134,25 @@ class Workbench:
         """The validation threshold stored with the weights (0.5, the argmax, without one)."""
         return self.card.threshold
 
+    @property
+    def calibrations(self) -> list:
+        """The score-to-LR calibrations stored with the weights (``cli.calibrate``); empty
+        when the weights carry none or a record is unreadable."""
+        from workbench.verification.calibration import Calibration
+
+        try:
+            return [Calibration.from_dict(c) for c in self.card.extra.get("calibration", [])]
+        except (ValueError, AttributeError):
+            return []
+
+    def evidence(self, verdict: Verdict) -> list:
+        """The likelihood ratio of ``verdict``'s mean score under each alternative hypothesis
+        (``verification.evidence``), calibrated for its number of references; empty without
+        calibrations."""
+        from workbench.verification.evidence import evidence
+
+        return evidence(self.calibrations, verdict.score, len(verdict.scores))
+
     def normalize(self, source: ImageSource) -> NormalizedSignature:
         """Every stage of eq. 1-5 for one signature.
 

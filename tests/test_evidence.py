@@ -1,0 +1,90 @@
+"""The likelihood ratio shown with a verdict (workbench/verification/evidence.py), by hand."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from workbench.verification.calibration import Calibration, choose_calibration
+from workbench.verification.evidence import evidence, evidence_markdown
+
+
+def _calibration(alternative: str, references: int, slope: float = 1.0) -> Calibration:
+    return Calibration(
+        alternative=alternative,
+        references=references,
+        slope=slope,
+        intercept=0.0,
+        bounds=(-2.0, 2.0),
+        n_same=100,
+        n_different=99,
+        cllr=0.4,
+        cllr_min=0.3,
+        data="validation writers of X",
+    )
+
+
+STORED = [_calibration("skilled", 1), _calibration("random", 1), _calibration("skilled", 5, 2.0)]
+
+
+def test_evidence_by_hand_and_bounded():
+    found = evidence(STORED, 0.9, references=1)
+    assert [e.alternative for e in found] == ["skilled", "random"]
+    skilled = found[0]
+    assert skilled.log10_lr == pytest.approx(math.log(9) / math.log(10))  # logit(0.9) = ln 9
+    assert skilled.lr == pytest.approx(9.0) and skilled.lr_text() == "LR 9.00"
+    assert skilled.verbal == "weak support for: the reference writer wrote it"
+    assert not skilled.at_bound and "simulation" in skilled.h2 and "another" in found[1].h2
+    # A score of 0.999 would say LR 999: the validation data support 100 at most.
+    high = evidence(STORED, 0.999, references=1)[0]
+    assert high.at_bound and high.log10_lr == 2.0 and high.lr_text() == "LR 100"
+    low = evidence(STORED, 0.02, references=1)[0]
+    assert low.lr_text() == "LR 1/49.0" and low.verbal.endswith("a skilled forgery")
+
+
+def test_the_calibration_for_the_references_given_is_used():
+    assert choose_calibration(STORED, "skilled", 7).references == 5
+    assert choose_calibration(STORED, "skilled", 3).references == 1
+    assert choose_calibration(STORED, "random", 5).references == 1
+    assert choose_calibration(STORED, "skilled", 0) is None
+    five = evidence(STORED, 0.9, references=5)
+    assert five[0].log10_lr == pytest.approx(2 * math.log10(9)) and five[0].at_bound is False
+    assert evidence([], 0.9, references=1) == []
+
+
+def test_evidence_markdown_states_hypotheses_calibration_and_bounds():
+    text = evidence_markdown(evidence(STORED, 0.9, references=2), references=2)
+    assert "LR 9.00" in text and "Cllr 0.400" in text and "Cllr_min 0.300" in text
+    assert "fitted for 1 reference(s) (you gave 2)" in text and "1/100 .. 100" in text
+    assert "H1: the questioned signature was written by the writer" in text
+    assert "not the probability that the signature is genuine" in text
+    assert evidence_markdown([], references=1) == ""
+
+
+def test_the_workbench_reads_calibrations_from_the_card_and_the_verdict_shows_them(
+    tiny_verifier, tmp_path, signature
+):
+    from workbench.ui.verify_tab import _verdict_markdown
+    from workbench.verification.workbench import Workbench
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
+    plain = Workbench(tmp_path / "w.safetensors")
+    verdict = plain.verify([signature], signature)
+    assert plain.calibrations == [] and plain.evidence(verdict) == []
+    assert "decision rule" in _verdict_markdown(verdict, 1) and "LR" not in _verdict_markdown(
+        verdict, 1
+    )
+    card = json.loads((tmp_path / "w.json").read_text())
+    card["calibration"] = [c.to_dict() for c in STORED]
+    (tmp_path / "w.json").write_text(json.dumps(card))
+    calibrated = Workbench(tmp_path / "w.safetensors")
+    assert calibrated.calibrations == STORED
+    verdict = calibrated.verify([signature], signature)
+    found = calibrated.evidence(verdict)
+    expected = STORED[0].log10_lr([verdict.score])[0]
+    assert found[0].log10_lr == pytest.approx(float(np.clip(expected, -2, 2)))
+    shown = _verdict_markdown(verdict, 1, found)
+    assert "decision rule" in shown and found[0].lr_text() in shown

@@ -1,0 +1,174 @@
+"""Likelihood ratios for the verifier: ``python -m workbench.cli.calibrate``.
+
+``--split val --write-card`` fits, on the validation writers the verifier never trained on, one
+score-to-LR calibration per alternative hypothesis (skilled forgery, random forgery) and per
+number of references k = 1 .. ``--references`` (``workbench.verification.calibration``), and
+stores them in the weights' JSON under ``calibration``. On any other split (``--split test``)
+it measures the stored calibrations: Cllr, Cllr_min and EER per corpus and alternative.
+Comparisons are made as an examiner makes them (``workbench.verification.reference_sets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench import metrics
+from workbench.checkpoint import load_verifier, read_card, write_card
+from workbench.data.image_bank import ImageBank
+from workbench.data.sources import card_split_pairs
+from workbench.verification.calibration import (
+    ALTERNATIVES,
+    Calibration,
+    choose_calibration,
+    cllr,
+    fit_calibration,
+)
+from workbench.verification.reference_sets import (
+    aggregate,
+    reference_comparisons,
+    unique_pairs,
+    writer_images,
+)
+from workbench.verification.scoring import score_pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workbench.cli.calibrate", description=__doc__)
+    p.add_argument("--weights", required=True, help="the verifier: NAME.safetensors + NAME.json")
+    p.add_argument("--data", action="append", required=True, help="corpus folder (repeatable)")
+    p.add_argument("--protocol", action="append", help="default: the card's training protocols")
+    p.add_argument("--split", default="val", choices=["val", "test", "all"])
+    p.add_argument("--references", type=int, default=5, help="calibrate k = 1 .. this many")
+    p.add_argument(
+        "--random-per-writer", type=int, default=20, help="random forgeries per writer (seeded)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the random forgeries")
+    p.add_argument("--write-card", action="store_true", help="(val) store the calibrations")
+    p.add_argument("--out", help="also write the comparisons' scores and results here")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _corpus_comparisons(pairs, sources, k: int, per_writer: int, seed: int) -> dict[str, list]:
+    """Comparisons per corpus (random forgeries come from the same corpus): a writer belongs to
+    the corpus folder its images lie in."""
+    images = writer_images(pairs)
+    out = {}
+    for i, source in enumerate(sources):
+        root = Path(source["path"]).resolve()
+        mine = {
+            w: v for w, v in images.items() if Path(v["genuine"][0]).resolve().is_relative_to(root)
+        }
+        if mine:
+            out[root.name] = reference_comparisons(
+                mine, k=k, random_per_writer=per_writer, seed=seed + i
+            )
+    return out
+
+
+def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
+    labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
+    scores = np.concatenate([same, different])
+    lr_same, lr_different = calibration.log10_lr(same), calibration.log10_lr(different)
+    return {
+        "cllr": cllr(lr_same, lr_different),
+        "cllr_min": fit_calibration(
+            same, different, alternative=calibration.alternative
+        ).cllr_min,
+        "eer": metrics.eer(labels, scores)[0],
+        "n_same": len(same),
+        "n_different": len(different),
+        "log10_lr_range": [float(min(lr_same.min(), lr_different.min())),
+                           float(max(lr_same.max(), lr_different.max()))],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.references < 1:
+            raise ValueError("--references must be 1 or more.")
+        model, card, pre = load_verifier(args.weights, fuse=True)
+        pairs, sources, split, _ = card_split_pairs(
+            card, args.data, args.split, protocols=args.protocol
+        )
+        by_corpus = _corpus_comparisons(
+            pairs, sources, args.references, args.random_per_writer, args.seed
+        )
+        stored = [Calibration.from_dict(c) for c in card.extra.get("calibration", [])]
+        if split != "val" and not stored:
+            raise ValueError(
+                "The weights carry no calibration: fit one first with --split val --write-card."
+            )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    comparisons = [c for cs in by_corpus.values() for c in cs]
+    needed = unique_pairs(comparisons)
+    bank = ImageBank(
+        [q for p in needed for q in (p.reference, p.questioned)],
+        config=pre,
+        progress=not args.quiet,
+    )
+    scores = score_pairs(model, bank, needed, progress=not args.quiet)
+    results: dict = {}
+    fitted: list[Calibration] = []
+    for k in range(1, args.references + 1):
+        pooled: dict[str, list] = {kind: [] for kind in ("genuine", *ALTERNATIVES)}
+        for corpus, cs in by_corpus.items():
+            mean = aggregate(cs, needed, scores, k=k)
+            kinds = np.array([c.kind for c in cs])
+            for kind in pooled:
+                pooled[kind].append(mean[kinds == kind])
+            if split != "val":
+                for alternative in ALTERNATIVES:
+                    calibration = choose_calibration(stored, alternative, k)
+                    same, different = mean[kinds == "genuine"], mean[kinds == alternative]
+                    if calibration and len(same) > 1 and len(different) > 1:
+                        results[f"{corpus} k={k} {alternative}"] = _measure(
+                            calibration, same, different
+                        )
+        if split == "val":
+            same = np.concatenate(pooled["genuine"])
+            for alternative in ALTERNATIVES:
+                different = np.concatenate(pooled[alternative])
+                if len(different) < 2:
+                    continue
+                corpora = ", ".join(by_corpus)
+                fitted.append(
+                    fit_calibration(
+                        same,
+                        different,
+                        alternative=alternative,
+                        references=k,
+                        data=f"validation writers of {corpora} (split {split}), "
+                        f"{len(same)} same-writer and {len(different)} {alternative} comparisons",
+                    )
+                )
+                results[f"k={k} {alternative}"] = fitted[-1].to_dict()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
+    if args.write_card and fitted:
+        stem = Path(args.weights).with_suffix("")
+        current = read_card(stem)
+        extra = {**current.extra, "calibration": [c.to_dict() for c in fitted]}
+        write_card(stem, dataclasses.replace(current, extra=extra))
+    for name, result in results.items():
+        print(json.dumps({"name": name, **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The evidence for one verdict: the calibrated likelihood ratio under each alternative, in
+numbers and in the ENFSI's words, with the hypotheses and the calibration's validity (issue 13).
+
+The threshold verdict stays a *decision rule*; the LR is the evidence an examiner reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.verification.calibration import (
+    ALTERNATIVES,
+    SAME_SOURCE,
+    Calibration,
+    choose_calibration,
+    verbal_equivalent,
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The LR of a comparison under one alternative hypothesis.
+
+    Attributes:
+        alternative: ``skilled`` or ``random``.
+        log10_lr: the bounded log10 likelihood ratio.
+        verbal: its ENFSI verbal equivalent.
+        h1, h2: the two hypotheses in words.
+        at_bound: True when the LR was clipped to what the validation data support.
+        calibration: the calibration used (its data, references, Cllr, bounds).
+    """
+
+    alternative: str
+    log10_lr: float
+    verbal: str
+    h1: str
+    h2: str
+    at_bound: bool
+    calibration: Calibration
+
+    @property
+    def lr(self) -> float:
+        return float(10.0**self.log10_lr)
+
+    def lr_text(self) -> str:
+        """The LR as an examiner writes it: ``LR 35`` or ``LR 1/35``."""
+        if self.log10_lr >= 0:
+            return f"LR {_round(self.lr)}"
+        return f"LR 1/{_round(1.0 / self.lr)}"
+
+
+def _round(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def evidence(stored: list[Calibration], score: float, references: int) -> list[Evidence]:
+    """The evidence under each alternative the weights carry a calibration for (none when the
+    weights carry no calibration): the calibration for the most references not above
+    ``references`` is used."""
+    found = []
+    for alternative in ALTERNATIVES:
+        calibration = choose_calibration(stored, alternative, references)
+        if calibration is None:
+            continue
+        raw = float(calibration.raw_log10_lr([score])[0])
+        log10_lr = float(calibration.log10_lr([score])[0])
+        found.append(
+            Evidence(
+                alternative=alternative,
+                log10_lr=log10_lr,
+                verbal=verbal_equivalent(log10_lr, alternative),
+                h1=SAME_SOURCE,
+                h2=ALTERNATIVES[alternative],
+                at_bound=abs(raw - log10_lr) > 1e-12,
+                calibration=calibration,
+            )
+        )
+    return found
+
+
+def evidence_markdown(found: list[Evidence], references: int) -> str:
+    """The evidence as the Verify tab shows it (empty string without calibrations)."""
+    if not found:
+        return ""
+    lines = ["**Evidence (likelihood ratio)**, calibrated on validation writers only:", ""]
+    for e in found:
+        c = e.calibration
+        bound = " (at the bound the validation data support)" if e.at_bound else ""
+        lines.append(
+            f"- *If the alternative is {e.h2}:* **{e.lr_text()}** (log10 LR "
+            f"{e.log10_lr:+.2f}){bound}: {e.verbal}. Calibration: {c.data}; fitted for "
+            f"{c.references} reference(s) (you gave {references}); Cllr {c.cllr:.3f} "
+            f"(Cllr_min {c.cllr_min:.3f}); LRs bounded to 1/{10 ** -c.bounds[0]:,.0f} .. "
+            f"{10 ** c.bounds[1]:,.0f}."
+        )
+    lines += [
+        "",
+        f"H1: {found[0].h1}. The LR says how much more probable the scores are under H1 than "
+        "under H2; it is not the probability that the signature is genuine.",
+    ]
+    return "\n".join(lines)
