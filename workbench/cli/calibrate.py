@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from workbench import metrics
 from workbench.checkpoint import load_verifier, read_card, write_card
@@ -30,6 +31,7 @@ from workbench.verification.calibration import (
     cllr,
     fit_calibration,
 )
+from workbench.verification.copies import CopyCheck, copy_similarity, fit_copy_check
 from workbench.verification.reference_sets import (
     aggregate,
     reference_comparisons,
@@ -72,6 +74,22 @@ def _corpus_comparisons(pairs, sources, k: int, per_writer: int, seed: int) -> d
                 mine, k=k, random_per_writer=per_writer, seed=seed + i
             )
     return out
+
+
+def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> CopyCheck | None:
+    """The copy rule from the genuine (reference, questioned) pairs of the validation writers
+    (``verification.copies``)."""
+    genuine = [p for p in pairs if p.label == 1]
+    if not genuine:
+        return None
+    values = [
+        copy_similarity(*bank.get([p.reference, p.questioned]))
+        for p in tqdm(genuine, desc="copy check", disable=not progress)
+    ]
+    corpora = ", ".join(by_corpus)
+    return fit_copy_check(
+        values, data=f"{len(values)} genuine pairs of validation writers of {corpora}"
+    )
 
 
 def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
@@ -160,10 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
+    copies = _copy_check(needed, bank, by_corpus, not args.quiet) if split == "val" else None
+    if copies is not None:
+        results["copy_check"] = copies.to_dict()
     if args.write_card and fitted:
         stem = Path(args.weights).with_suffix("")
         current = read_card(stem)
         extra = {**current.extra, "calibration": [c.to_dict() for c in fitted]}
+        if copies is not None:
+            extra["copy_check"] = copies.to_dict()
         write_card(stem, dataclasses.replace(current, extra=extra))
     for name, result in results.items():
         print(json.dumps({"name": name, **result}))

@@ -58,15 +58,21 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
     )
 
 
-def _verdict_markdown(verdict, n_refs: int, evidence: list | None = None) -> str:
+def _verdict_markdown(verdict, n_refs: int, evidence: list | None = None, copy=None) -> str:
     label = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
     colour = "#1a7f37" if verdict.genuine else "#b42318"
     aggregate = f"mean of {n_refs} references" if n_refs > 1 else "one reference"
+    warning = (
+        f"<p id='copy-warning' style='color:#b42318'><b>{copy.message()}</b></p>\n\n"
+        if copy is not None and copy.flagged
+        else ""
+    )
     return (
         f"<h2 style='color:{colour}' id='verdict-label'>{label}</h2>\n\n"
-        f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
+        + warning
+        + f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
         f"**{verdict.threshold:.4f}**: "
         f"accepted when score >= threshold. The score is the network's probability that both "
         f"signatures come from the same writer. This verdict is a *decision rule*, not evidence"
@@ -96,7 +102,9 @@ def verify(
     gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
     originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
     return (
-        _verdict_markdown(verdict, len(paths), workbench.evidence(verdict)),
+        _verdict_markdown(
+            verdict, len(paths), workbench.evidence(verdict), workbench.copy_flag(verdict)
+        ),
         originals,
         gallery,
         questioned,

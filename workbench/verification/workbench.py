@@ -145,6 +145,28 @@ class Workbench:
         except (ValueError, AttributeError):
             return []
 
+    @property
+    def copy_check(self):
+        """The copy / tracing rule stored with the weights (``verification.copies``), or
+        None."""
+        from workbench.verification.copies import CopyCheck
+
+        record = self.card.extra.get("copy_check")
+        try:
+            return CopyCheck.from_dict(record) if isinstance(record, dict) else None
+        except ValueError:
+            return None
+
+    def copy_flag(self, verdict: Verdict):
+        """The copy check of ``verdict``'s questioned image against its references, or None
+        without a stored rule."""
+        from workbench.verification.copies import check_copies
+
+        check = self.copy_check
+        if check is None or verdict.questioned is None or not len(verdict.references):
+            return None
+        return check_copies(check, verdict.references, verdict.questioned)
+
     def evidence(self, verdict: Verdict) -> list:
         """The likelihood ratio of ``verdict``'s mean score under each alternative hypothesis
         (``verification.evidence``), calibrated for its number of references; empty without
