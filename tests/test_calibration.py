@@ -159,3 +159,23 @@ def test_reference_comparisons_by_hand():
         reference_comparisons(images, k=3, random_per_writer=0, seed=0)
     with pytest.raises(ValueError, match="at least one reference"):
         reference_comparisons(images, k=0, random_per_writer=0, seed=0)
+
+
+def test_ece_is_cllr_at_even_prior_and_the_prior_entropy_for_neutral_lrs(tmp_path):
+    from workbench.plots import ece_figure, tippett_figure
+    from workbench.verification.calibration import empirical_cross_entropy
+
+    same, different = np.array([1.0, 0.5, -0.2]), np.array([-1.0, 0.3])
+    prior = np.array([-1.0, 0.0, 1.0])
+    ece = empirical_cross_entropy(same, different, prior)
+    assert ece[1] == pytest.approx(cllr(same, different))
+    neutral = empirical_cross_entropy(np.zeros(3), np.zeros(2), prior)
+    p = 1 / (1 + 10.0**-prior)
+    np.testing.assert_allclose(neutral, -(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
+    lr_same, lr_different = pav_log10_lr(same, different)
+    for figure, name in (
+        (tippett_figure(same, different, title="t"), "tippett.png"),
+        (ece_figure(same, different, lr_same, lr_different, title="t"), "ece.png"),
+    ):
+        figure.savefig(tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 5000

@@ -314,9 +314,11 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     assert calibrate.main([*common, "--random-per-writer", "5", "--write-card"]) == 0
     fitted = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # 4 validation writers, 2 references each: 4 x 4 genuine, 4 x 6 skilled, 4 x 5 random.
-    names = ["k=1 skilled", "k=1 random", "k=2 skilled", "k=2 random", "copy_check"]
+    names = ["k=1 skilled", "k=1 random", "k=2 skilled", "k=2 random", "conditions", "copy_check"]
     assert [f["name"] for f in fitted] == names
-    fitted = fitted[:-1]
+    conditions = fitted[4]  # 4 validation writers: 16 + 24 + 20 comparisons
+    assert conditions["n_val_comparisons"] == 60 and conditions["quantile"] == 0.95
+    fitted = fitted[:4]
     assert all((f["n_same"], f["n_different"]) == (16, 24 if "skilled" in f["name"] else 20)
                for f in fitted)  # fmt: skip
     card = json.loads((tmp_path / "tiny.json").read_text())
@@ -335,3 +337,9 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     bounds = stored[2].bounds
     assert bounds[0] - 1e-9 <= low <= high <= bounds[1] + 1e-9
     assert (tmp_path / "m" / "calibration.json").exists()
+    plots = sorted(p.name for p in (tmp_path / "m").glob("*.png"))
+    assert plots == [
+        f"ece_{corpus.name}_k2_random.png", f"ece_{corpus.name}_k2_skilled.png",
+        f"tippett_{corpus.name}_k2_random.png", f"tippett_{corpus.name}_k2_skilled.png",
+    ]  # fmt: skip
+    assert "outside validated conditions" in " ".join(measured)

@@ -88,3 +88,47 @@ def save_curves(labels, scores, out: str | Path, *, title: str = "") -> dict[str
         fig.savefig(paths[name])
         plt.close(fig)
     return paths
+
+
+def tippett_figure(log10_same, log10_different, *, title: str = "") -> plt.Figure:
+    """Tippett plot: the share of same-writer and of different-writer comparisons whose log10
+    LR is at least each value."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for values, label, colour in (
+        (log10_same, "H1 true (same writer)", "tab:blue"),
+        (log10_different, "H2 true (forgery / other writer)", "tab:red"),
+    ):
+        ordered = np.sort(np.asarray(values, dtype=float))
+        share = 1.0 - np.arange(len(ordered)) / max(len(ordered), 1)
+        ax.step(ordered, share, where="post", c=colour, lw=2, label=label)
+    ax.axvline(0, c="grey", ls=":")
+    ax.set(xlabel="log10 LR", ylabel="share of comparisons with log10 LR >= x",
+           title=f"Tippett {title}".strip(), ylim=(0, 1.02))  # fmt: skip
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def ece_figure(log10_same, log10_different, pav_same, pav_different, *, title="") -> plt.Figure:
+    """ECE plot: the calibrated LRs, the best monotone ones (PAV, Cllr_min) and LR = 1 for
+    every comparison (neutral), over prior log10 odds."""
+    from workbench.verification.calibration import empirical_cross_entropy
+
+    prior = np.linspace(-2.5, 2.5, 101)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    zeros_same, zeros_different = np.zeros(len(log10_same)), np.zeros(len(log10_different))
+    for same, different, label, style in (
+        (log10_same, log10_different, "calibrated LRs", "-"),
+        (pav_same, pav_different, "after PAV (discrimination only)", "--"),
+        (zeros_same, zeros_different, "neutral (LR = 1)", ":"),
+    ):
+        ax.plot(prior, empirical_cross_entropy(same, different, prior), ls=style, lw=2,
+                label=label)  # fmt: skip
+    ax.axvline(0, c="grey", lw=0.5)
+    ax.set(xlabel="prior log10 odds", ylabel="empirical cross-entropy (bits)",
+           title=f"ECE {title}".strip())  # fmt: skip
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -31,6 +31,12 @@ from workbench.verification.calibration import (
     cllr,
     fit_calibration,
 )
+from workbench.verification.conditions import (
+    Conditions,
+    fit_conditions,
+    stored_conditions,
+    tower_features,
+)
 from workbench.verification.copies import CopyCheck, copy_similarity, fit_copy_check
 from workbench.verification.reference_sets import (
     aggregate,
@@ -54,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seeds the random forgeries")
     p.add_argument("--write-card", action="store_true", help="(val) store the calibrations")
     p.add_argument("--out", help="also write the comparisons' scores and results here")
+    p.add_argument(
+        "--conditions-images",
+        type=int,
+        default=1500,
+        help="(val) training writers' images (seeded sample) the conditions' Gaussian is fitted on",
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return p
@@ -76,6 +88,44 @@ def _corpus_comparisons(pairs, sources, k: int, per_writer: int, seed: int) -> d
     return out
 
 
+def _image_features(model, bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
+    """Tower features of every image the comparisons use, by path."""
+    paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
+    return dict(zip(paths, tower_features(model, bank.get(paths)), strict=True))
+
+
+def _outside(conditions: Conditions, features: dict, comparisons) -> np.ndarray:
+    """Whether each comparison's mean distance lies beyond the conditions' threshold."""
+    return np.array(
+        [
+            conditions.distances(
+                np.stack([features[p] for p in (*c.references, c.questioned)])
+            ).mean()
+            > conditions.threshold
+            for c in comparisons
+        ],
+        dtype=bool,
+    )
+
+
+def _fit_conditions(args, model, card, pre, by_corpus: dict, features: dict) -> Conditions:
+    """The conditions: a Gaussian of a seeded sample of the training writers' images, the
+    threshold on the validation writers' comparisons."""
+    pairs, _, _, _ = card_split_pairs(card, args.data, "train", protocols=args.protocol)
+    paths = sorted({q for p in pairs for q in (p.reference, p.questioned)})
+    rng = np.random.default_rng(args.seed)
+    chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[: args.conditions_images])]
+    bank = ImageBank(chosen, config=pre, progress=not args.quiet)
+    train = tower_features(model, bank.get([p for p in chosen if p in bank]))
+    comparisons = [c for cs in by_corpus.values() for c in cs]
+    return fit_conditions(
+        train,
+        [np.stack([features[p] for p in (*c.references, c.questioned)]) for c in comparisons],
+        data=f"{len(train)} images of training writers and {len(comparisons)} comparisons of "
+        f"validation writers of {', '.join(by_corpus)}",
+    )
+
+
 def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> CopyCheck | None:
     """The copy rule from the genuine (reference, questioned) pairs of the validation writers
     (``verification.copies``)."""
@@ -90,6 +140,24 @@ def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> Copy
     return fit_copy_check(
         values, data=f"{len(values)} genuine pairs of validation writers of {corpora}"
     )
+
+
+def _plots(calibration: Calibration, same, different, out: Path, title: str) -> None:
+    """Tippett and ECE plots of one corpus's calibrated LRs, as PNG files in ``out``."""
+    import matplotlib.pyplot as plt
+
+    from workbench.plots import ece_figure, tippett_figure
+    from workbench.verification.calibration import pav_log10_lr
+
+    out.mkdir(parents=True, exist_ok=True)
+    stem = title.replace(", ", "_").replace(" = ", "").replace(" ", "_")
+    lr_same, lr_different = calibration.log10_lr(same), calibration.log10_lr(different)
+    for figure, name in (
+        (tippett_figure(lr_same, lr_different, title=title), "tippett"),
+        (ece_figure(lr_same, lr_different, *pav_log10_lr(same, different), title=title), "ece"),
+    ):
+        figure.savefig(out / f"{name}_{stem}.png")
+        plt.close(figure)
 
 
 def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
@@ -156,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                         results[f"{corpus} k={k} {alternative}"] = _measure(
                             calibration, same, different
                         )
+                        if args.out and k == args.references:
+                            _plots(calibration, same, different, Path(args.out),
+                                   f"{corpus}, k = {k}, {alternative}")  # fmt: skip
         if split == "val":
             same = np.concatenate(pooled["genuine"])
             for alternative in ALTERNATIVES:
@@ -178,6 +249,20 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
+    features = _image_features(model, bank, comparisons)
+    conditions = stored_conditions(card)
+    if split == "val":
+        conditions = _fit_conditions(args, model, card, pre, by_corpus, features)
+        results["conditions"] = {
+            k: v for k, v in conditions.to_dict().items() if k not in ("mean", "precision")
+        }
+    elif conditions is not None:
+        for corpus, cs in by_corpus.items():
+            outside = _outside(conditions, features, cs)
+            results[f"{corpus} outside validated conditions"] = {
+                "share": float(outside.mean()),
+                "comparisons": len(cs),
+            }
     copies = _copy_check(needed, bank, by_corpus, not args.quiet) if split == "val" else None
     if copies is not None:
         results["copy_check"] = copies.to_dict()
@@ -187,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = {**current.extra, "calibration": [c.to_dict() for c in fitted]}
         if copies is not None:
             extra["copy_check"] = copies.to_dict()
+        extra["conditions"] = conditions.to_dict()
         write_card(stem, dataclasses.replace(current, extra=extra))
     for name, result in results.items():
         print(json.dumps({"name": name, **result}))

@@ -58,7 +58,9 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
     )
 
 
-def _verdict_markdown(verdict, n_refs: int, evidence: list | None = None, copy=None) -> str:
+def _verdict_markdown(
+    verdict, n_refs: int, evidence: list | None = None, copy=None, conditions=None
+) -> str:
     label = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
@@ -69,6 +71,11 @@ def _verdict_markdown(verdict, n_refs: int, evidence: list | None = None, copy=N
         if copy is not None and copy.flagged
         else ""
     )
+    if conditions is not None and conditions.outside:
+        warning += (
+            f"<p id='conditions-warning' style='color:#b42318'><b>{conditions.message()}</b>"
+            "</p>\n\n"
+        )
     return (
         f"<h2 style='color:{colour}' id='verdict-label'>{label}</h2>\n\n"
         + warning
@@ -103,7 +110,11 @@ def verify(
     originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
     return (
         _verdict_markdown(
-            verdict, len(paths), workbench.evidence(verdict), workbench.copy_flag(verdict)
+            verdict,
+            len(paths),
+            workbench.evidence(verdict),
+            workbench.copy_flag(verdict),
+            workbench.conditions_check(verdict),
         ),
         originals,
         gallery,

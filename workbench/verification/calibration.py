@@ -253,3 +253,15 @@ def choose_calibration(
     ``references`` (an LR for 7 references uses the one for 5), or None."""
     fits = [c for c in stored if c.alternative == alternative and c.references <= references]
     return max(fits, key=lambda c: c.references) if fits else None
+
+
+def empirical_cross_entropy(log10_lr_same, log10_lr_different, prior_log10_odds) -> np.ndarray:
+    """ECE in bits at each prior log10 odds (Ramos and Gonzalez-Rodriguez): the cost of the LRs
+    for a decision-maker with that prior; at prior odds 1 it is Cllr."""
+    same = np.asarray(log10_lr_same, dtype=float)[:, None] * np.log(10)
+    different = np.asarray(log10_lr_different, dtype=float)[:, None] * np.log(10)
+    theta = np.asarray(prior_log10_odds, dtype=float)[None, :] * np.log(10)
+    p1 = 1.0 / (1.0 + np.exp(-theta[0]))
+    cost_same = np.logaddexp(0.0, -(same + theta)).mean(0) / np.log(2)
+    cost_different = np.logaddexp(0.0, different + theta).mean(0) / np.log(2)
+    return p1 * cost_same + (1 - p1) * cost_different
