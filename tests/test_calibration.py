@@ -147,7 +147,9 @@ def test_reference_comparisons_by_hand():
     ]  # fmt: skip
     assert all(c.references == ("a/g1", "a/g2") for c in a)
     needed = unique_pairs(comparisons)
-    assert len(needed) == 2 * len(comparisons) == len({(p.reference, p.questioned) for p in needed})
+    # each comparison's 2 pairs, and one pair of the 2 references per writer
+    assert len(needed) == 2 * len(comparisons) + 2
+    assert len(needed) == len({(p.reference, p.questioned) for p in needed})
     scores = np.arange(len(needed), dtype=float)
     lookup = {(p.reference, p.questioned): s for p, s in zip(needed, scores, strict=True)}
     first = comparisons[0]
@@ -179,3 +181,35 @@ def test_ece_is_cllr_at_even_prior_and_the_prior_entropy_for_neutral_lrs(tmp_pat
     ):
         figure.savefig(tmp_path / name)
         assert (tmp_path / name).stat().st_size > 5000
+
+
+def test_writer_normalization_by_hand():
+    from workbench.data.pairs import Pair
+    from workbench.verification.reference_sets import (
+        MIN_SPREAD,
+        Comparison,
+        unique_pairs,
+        writer_normalized,
+    )
+
+    comparisons = [
+        Comparison("a", ("r1", "r2", "r3"), "q", "genuine"),
+        Comparison("a", ("r1", "r2", "r3"), "f", "skilled"),
+    ]
+    pairs = unique_pairs(comparisons)
+    assert len(pairs) == 2 * 3 + 3  # 3 mutual pairs of the references, once
+    given = {("r1", "r2"): 0.8, ("r1", "r3"): 0.6, ("r2", "r3"): 0.7,
+             ("r1", "q"): 0.9, ("r2", "q"): 0.6, ("r3", "q"): 0.6,
+             ("r1", "f"): 0.2, ("r2", "f"): 0.3, ("r3", "f"): 0.1}  # fmt: skip
+    scores = np.array([given[(p.reference, p.questioned)] for p in pairs])
+    mutual = np.array([0.8, 0.6, 0.7])
+    expected = (np.array([0.7, 0.2]) - mutual.mean()) / mutual.std()
+    np.testing.assert_allclose(
+        writer_normalized(comparisons, pairs, scores, k=3), expected, atol=1e-12
+    )
+    # Two references: one mutual score, no spread: divide by the floor.
+    two = writer_normalized(comparisons, pairs, scores, k=2)
+    np.testing.assert_allclose(two, (np.array([0.75, 0.25]) - 0.8) / MIN_SPREAD)
+    assert isinstance(pairs[0], Pair)
+    with pytest.raises(ValueError, match="at least 2 references"):
+        writer_normalized(comparisons, pairs, scores, k=1)

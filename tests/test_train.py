@@ -314,11 +314,12 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     assert calibrate.main([*common, "--random-per-writer", "5", "--write-card"]) == 0
     fitted = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # 4 validation writers, 2 references each: 4 x 4 genuine, 4 x 6 skilled, 4 x 5 random.
-    names = ["k=1 skilled", "k=1 random", "k=2 skilled", "k=2 random", "conditions", "copy_check"]
+    names = ["k=1 skilled", "k=1 random", f"{corpus.name} k=2 writer normalization",
+             "k=2 skilled", "k=2 random", "conditions", "copy_check"]  # fmt: skip
     assert [f["name"] for f in fitted] == names
-    conditions = fitted[4]  # 4 validation writers: 16 + 24 + 20 comparisons
+    conditions = fitted[5]  # 4 validation writers: 16 + 24 + 20 comparisons
     assert conditions["n_val_comparisons"] == 60 and conditions["quantile"] == 0.95
-    fitted = fitted[:4]
+    fitted = [f for f in fitted if f["name"].startswith("k=")]
     assert all((f["n_same"], f["n_different"]) == (16, 24 if "skilled" in f["name"] else 20)
                for f in fitted)  # fmt: skip
     card = json.loads((tmp_path / "tiny.json").read_text())
@@ -327,8 +328,9 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
         ("skilled", 1), ("random", 1), ("skilled", 2), ("random", 2)
     ]  # fmt: skip
     assert all("validation writers" in c.data and c.cllr_min <= c.cllr + 1e-9 for c in stored)
-    copies = card["copy_check"]  # per writer 2 references x 4 genuine questioned signatures
-    assert copies["n_pairs"] == 4 * 8 and copies["percentile_99"] <= copies["threshold"] < 1.0
+    # per writer 2 references x 4 genuine questioned signatures, and the 2 references' pair
+    copies = card["copy_check"]
+    assert copies["n_pairs"] == 4 * 9 and copies["percentile_99"] <= copies["threshold"] < 1.0
     assert calibrate.main([*common, "--split", "test", "--out", str(tmp_path / "m")]) == 0
     measured = {(r := json.loads(line))["name"]: r for line in capsys.readouterr().out.splitlines()}
     name = f"{corpus.name} k=2 skilled"
@@ -343,3 +345,8 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
         f"tippett_{corpus.name}_k2_random.png", f"tippett_{corpus.name}_k2_skilled.png",
     ]  # fmt: skip
     assert "outside validated conditions" in " ".join(measured)
+    normalization = measured[f"{corpus.name} k=2 writer normalization"]
+    assert set(normalization) - {"name"} == {
+        "eer_mean_skilled", "eer_normalized_skilled", "eer_mean_random", "eer_normalized_random"
+    }  # fmt: skip
+    assert all(0 <= v <= 1 for key, v in normalization.items() if key != "name")

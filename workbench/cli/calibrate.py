@@ -43,6 +43,7 @@ from workbench.verification.reference_sets import (
     reference_comparisons,
     unique_pairs,
     writer_images,
+    writer_normalized,
 )
 from workbench.verification.scoring import score_pairs
 
@@ -160,6 +161,19 @@ def _plots(calibration: Calibration, same, different, out: Path, title: str) -> 
         plt.close(figure)
 
 
+def _normalization(kinds: np.ndarray, mean: np.ndarray, normalized: np.ndarray) -> dict:
+    """EER of the mean score and of the writer-normalized score, per alternative."""
+    out = {}
+    for alternative in ALTERNATIVES:
+        keep = (kinds == "genuine") | (kinds == alternative)
+        labels = (kinds[keep] == "genuine").astype(int)
+        if labels.min() == labels.max():
+            continue
+        out[f"eer_mean_{alternative}"] = metrics.eer(labels, mean[keep])[0]
+        out[f"eer_normalized_{alternative}"] = metrics.eer(labels, normalized[keep])[0]
+    return out
+
+
 def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
     labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
     scores = np.concatenate([same, different])
@@ -214,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         for corpus, cs in by_corpus.items():
             mean = aggregate(cs, needed, scores, k=k)
             kinds = np.array([c.kind for c in cs])
+            if k >= 2:
+                normalized = writer_normalized(cs, needed, scores, k=k)
+                results[f"{corpus} k={k} writer normalization"] = _normalization(
+                    kinds, mean, normalized
+                )
             for kind in pooled:
                 pooled[kind].append(mean[kinds == kind])
             if split != "val":

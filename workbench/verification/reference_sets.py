@@ -83,13 +83,18 @@ def reference_comparisons(
 
 
 def unique_pairs(comparisons: list[Comparison]) -> list[Pair]:
-    """Every (reference, questioned) pair the comparisons need, once each."""
+    """Every (reference, questioned) pair the comparisons need, and every pair of two
+    references of one writer (their mutual scores), once each."""
     seen: dict[tuple[str, str], Pair] = {}
     for c in comparisons:
         for reference in c.references:
             key = (reference, c.questioned)
             if key not in seen:
                 seen[key] = Pair(reference, c.questioned, c.label, c.writer, c.kind)
+        for i, first in enumerate(c.references):
+            for second in c.references[i + 1 :]:
+                if (first, second) not in seen:
+                    seen[(first, second)] = Pair(first, second, 1, c.writer, "genuine")
     return list(seen.values())
 
 
@@ -106,3 +111,30 @@ def aggregate(
         ],
         dtype=float,
     )
+
+
+# Below this spread of a writer's mutual scores, the normalization divides by this instead.
+MIN_SPREAD = 0.05
+
+
+def writer_normalized(
+    comparisons: list[Comparison], pairs: list[Pair], scores: np.ndarray, *, k: int
+) -> np.ndarray:
+    """Writer-dependent normalization: the mean score of each comparison's questioned
+    signature against its first ``k`` references, minus the mean of those references' mutual
+    scores, divided by their spread (at least ``MIN_SPREAD``): how far the questioned signature
+    lies from the writer's own variation. Needs ``k`` >= 2.
+
+    Raises:
+        ValueError: ``k`` below 2 (one reference has no mutual score).
+    """
+    if k < 2:
+        raise ValueError("Writer-dependent normalization needs at least 2 references.")
+    lookup = {(p.reference, p.questioned): float(s) for p, s in zip(pairs, scores, strict=True)}
+    mean = aggregate(comparisons, pairs, scores, k=k)
+    out = np.empty(len(comparisons))
+    for n, c in enumerate(comparisons):
+        refs = c.references[:k]
+        mutual = [lookup[(a, b)] for i, a in enumerate(refs) for b in refs[i + 1 :]]
+        out[n] = (mean[n] - np.mean(mutual)) / max(float(np.std(mutual)), MIN_SPREAD)
+    return out
