@@ -88,3 +88,31 @@ def test_the_workbench_reads_calibrations_from_the_card_and_the_verdict_shows_th
     assert found[0].log10_lr == pytest.approx(float(np.clip(expected, -2, 2)))
     shown = _verdict_markdown(verdict, 1, found)
     assert "decision rule" in shown and found[0].lr_text() in shown
+
+
+def test_the_report_states_the_evidence_and_the_warnings(tiny_verifier, tmp_path, signature):
+    import cv2
+
+    from workbench.verification.copies import fit_copy_check
+    from workbench.verification.report import build_report
+    from workbench.verification.workbench import Workbench
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
+    reference, questioned = tmp_path / "reference.png", tmp_path / "questioned.png"
+    cv2.imwrite(str(reference), signature)
+    shutil.copy(reference, questioned)  # the questioned file is a copy of the reference
+    plain = Workbench(tmp_path / "w.safetensors")
+    page = build_report(plain, [reference], questioned, plain.verify([reference], questioned))
+    assert "<h2>Evidence</h2>" in page and "carry no likelihood-ratio calibration" in page
+    card = json.loads((tmp_path / "w.json").read_text())
+    card["calibration"] = [c.to_dict() for c in STORED]
+    card["copy_check"] = fit_copy_check([0.4, 0.6]).to_dict()
+    (tmp_path / "w.json").write_text(json.dumps(card))
+    bench = Workbench(tmp_path / "w.safetensors")
+    verdict = bench.verify([reference], questioned)
+    page = build_report(bench, [reference], questioned, verdict)
+    found = bench.evidence(verdict)
+    assert found[0].lr_text() in page and found[1].lr_text() in page
+    assert "ENFSI verbal" in page and "POSSIBLE COPY OR TRACING" in page
+    assert "a decision rule, not evidence" in page

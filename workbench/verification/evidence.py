@@ -6,6 +6,7 @@ The threshold verdict stays a *decision rule*; the LR is the evidence an examine
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from workbench.verification.calibration import (
@@ -101,3 +102,38 @@ def evidence_markdown(found: list[Evidence], references: int) -> str:
         "under H2; it is not the probability that the signature is genuine.",
     ]
     return "\n".join(lines)
+
+
+def evidence_html(found: list[Evidence], references: int, warnings: list[str]) -> str:
+    """The report's evidence section: the warnings that apply, then the LR under each
+    alternative with its verbal equivalent, hypotheses and calibration (or a note that the
+    weights carry no calibration)."""
+    parts = ["<h2>Evidence</h2>"]
+    parts += [f'<p class="verdict rejected">{html.escape(w)}</p>' for w in warnings if w]
+    if not found:
+        parts.append(
+            "<p>The weights carry no likelihood-ratio calibration (fit one with "
+            "<code>python -m workbench.cli.calibrate --split val --write-card</code>): only the "
+            "decision rule below is available.</p>"
+        )
+        return "\n".join(parts)
+    parts.append(f"<p>H1: {html.escape(found[0].h1)}.</p>")
+    rows = "".join(
+        f"<tr><td>{html.escape(e.h2)}</td><td><b>{html.escape(e.lr_text())}</b> "
+        f"(log10 {e.log10_lr:+.2f}{', at the bound' if e.at_bound else ''})</td>"
+        f"<td>{html.escape(e.verbal)}</td><td>{html.escape(e.calibration.data)}; fitted for "
+        f"{e.calibration.references} reference(s), {references} given; Cllr "
+        f"{e.calibration.cllr:.3f}, Cllr_min {e.calibration.cllr_min:.3f}; log10 LR bounded "
+        f"to [{e.calibration.bounds[0]:.2f}, {e.calibration.bounds[1]:.2f}]</td></tr>"
+        for e in found
+    )
+    parts.append(
+        "<table><tr><th>H2 (alternative)</th><th>likelihood ratio</th><th>ENFSI verbal "
+        "equivalent</th><th>calibration</th></tr>" + rows + "</table>"
+    )
+    parts.append(
+        "<p>The LR says how much more probable the observed scores are under H1 than under "
+        "H2; it is not the probability that the signature is genuine. The verdict above is a "
+        "decision rule, not evidence.</p>"
+    )
+    return "\n".join(parts)

@@ -251,6 +251,15 @@ def _explanation_section(explanation, attribution, method, names, index, questio
     return "\n".join(parts)
 
 
+def _evidence_section(workbench: Workbench, verdict: Verdict, references: int) -> str:
+    """The LRs, and the copy and conditions warnings that apply (``verification.evidence``)."""
+    from workbench.verification.evidence import evidence_html
+
+    copy, conditions = workbench.copy_flag(verdict), workbench.conditions_check(verdict)
+    warnings = [x.message() for x in (copy, conditions) if x is not None]
+    return evidence_html(workbench.evidence(verdict), references, warnings)
+
+
 def build_report(
     workbench: Workbench,
     references: Sequence[str | Path],
@@ -367,6 +376,7 @@ def build_report(
             f"against threshold <b>{verdict.threshold:.4f}</b>: "
             "accepted as genuine when score &gt;= threshold.</p>"
         ),
+        _evidence_section(workbench, verdict, len(paths)),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
         "<th>score</th><th>this reference alone</th></tr>" + rows + "</table>",
