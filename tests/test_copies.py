@@ -39,19 +39,25 @@ def test_a_pixel_copy_and_a_shifted_copy_score_one_and_other_signings_less(norma
 
 
 def test_the_threshold_is_the_most_any_validation_genuine_pair_reached():
-    check = fit_copy_check([0.2, 0.55, 0.4, 0.61], data="validation writers")
-    assert check.threshold == 0.61 and check.n_pairs == 4
+    check = fit_copy_check([0.2, 0.55, 0.4, 0.61], data="validation writers", quantile=1.0)
+    assert check.threshold == 0.61 and check.n_pairs == 4 and check.above == 0
+    values = np.r_[np.linspace(0.2, 0.7, 1998), 0.95, 0.99]  # two second scans of one signing
+    robust = fit_copy_check(values)
+    assert robust.threshold == pytest.approx(np.quantile(values, 0.999))
+    assert robust.threshold < 0.95 and robust.above == 2 and robust.maximum == 0.99
     assert check.percentile_99 == pytest.approx(np.percentile([0.2, 0.55, 0.4, 0.61], 99))
     assert CopyCheck.from_dict(check.to_dict()) == check
     with pytest.raises(ValueError, match="No genuine validation pairs"):
         fit_copy_check([])
+    with pytest.raises(ValueError, match="quantile"):
+        fit_copy_check([0.5], quantile=0.0)
     with pytest.raises(ValueError, match="Not a copy-check record"):
         CopyCheck.from_dict({"nope": 1})
 
 
 def test_a_copy_of_a_reference_is_flagged_and_another_signing_is_not(normalized):
     first, second, _ = normalized
-    check = fit_copy_check([copy_similarity(first, second) + 0.05])
+    check = fit_copy_check([copy_similarity(first, second) + 0.05], quantile=1.0)
     flag = check_copies(check, [second, first], first)
     assert flag.flagged and flag.reference == 1 and "POSSIBLE COPY OR TRACING" in flag.message()
     assert "reference 2" in flag.message()
@@ -71,7 +77,7 @@ def test_the_verify_tab_warns_when_the_questioned_file_is_a_copy_of_a_reference(
         shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
     assert Workbench(tmp_path / "w.safetensors").copy_check is None
     card = json.loads((tmp_path / "w.json").read_text())
-    card["copy_check"] = fit_copy_check([0.5, 0.7], data="validation").to_dict()
+    card["copy_check"] = fit_copy_check([0.5, 0.7], data="validation", quantile=1.0).to_dict()
     (tmp_path / "w.json").write_text(json.dumps(card))
     bench = Workbench(tmp_path / "w.safetensors")
     assert bench.copy_check.threshold == 0.7
