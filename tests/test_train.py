@@ -315,7 +315,8 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     fitted = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # 4 validation writers, 2 references each: 4 x 4 genuine, 4 x 6 skilled, 4 x 5 random.
     names = ["k=1 skilled", "k=1 random", f"{corpus.name} k=2 writer normalization",
-             "k=2 skilled", "k=2 random", "conditions", "copy_check"]  # fmt: skip
+             "k=2 skilled", "k=2 random", "conditions",
+             f"{corpus.name} outside validated conditions", "copy_check"]  # fmt: skip
     assert [f["name"] for f in fitted] == names
     conditions = fitted[5]  # 4 validation writers: 16 + 24 + 20 comparisons
     assert conditions["n_val_comparisons"] == 60 and conditions["quantile"] == 0.95

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         results["conditions"] = {
             k: v for k, v in conditions.to_dict().items() if k not in ("mean", "precision")
         }
-    elif conditions is not None:
+    if conditions is not None:
         for corpus, cs in by_corpus.items():
             outside = _outside(conditions, features, cs)
             results[f"{corpus} outside validated conditions"] = {
