@@ -7,30 +7,42 @@ import numpy as np
 import pytest
 
 from workbench.verification.conditions import (
+    STATISTICS,
     Conditions,
     ConditionsCheck,
     fit_conditions,
     fit_gaussian,
+    image_statistics,
+    statistics_of,
     stored_conditions,
-    tower_features,
 )
 
 
-def test_mahalanobis_distance_by_hand():
+def _gaussians(*corpora):
+    return tuple((name, tuple(m), tuple(map(tuple, p))) for name, (m, p) in corpora)
+
+
+def test_mahalanobis_distance_by_hand_and_the_nearest_corpus():
     rng = np.random.default_rng(0)
     train = rng.normal(0, [1.0, 3.0], size=(4000, 2))
-    mean, precision = fit_gaussian(train)
-    conditions = Conditions(tuple(mean), tuple(map(tuple, precision)), 2.0, 0.95, 4000, 1)
+    far_corpus = rng.normal(100, 1.0, size=(4000, 2))
+    conditions = Conditions(
+        _gaussians(("a", fit_gaussian(train)), ("b", fit_gaussian(far_corpus))), 2.0, 0.95, 8000, 1
+    )
+    mean = fit_gaussian(train)[0]
     # Axis-aligned variances 1 and 9: (3, 0) and (0, 9) are both three standard deviations out.
     far = conditions.distances(np.array([[3.0, 0.0], [0.0, 9.0]]) + mean)
     np.testing.assert_allclose(far, [3.0, 3.0], rtol=0.05)
-    assert conditions.distances(mean[None])[0] == pytest.approx(0.0, abs=1e-9)
-    assert Conditions.from_dict(conditions.to_dict()).threshold == 2.0
+    assert conditions.distances(np.array([[100.0, 100.0]]))[0] < 0.2  # near corpus b
+    again = Conditions.from_dict(json.loads(json.dumps(conditions.to_dict())))
+    np.testing.assert_allclose(again.distances(far[None, :2]), conditions.distances(far[None, :2]))
+    with pytest.raises(ValueError, match="Not a conditions record"):
+        Conditions.from_dict({"threshold": 1})
 
 
 def test_the_threshold_keeps_the_quantile_of_validation_comparisons_inside():
     rng = np.random.default_rng(1)
-    train = rng.normal(size=(2000, 3))
+    train = {"x": rng.normal(size=(2000, 3))}
     val = [rng.normal(size=(6, 3)) for _ in range(400)]
     fitted = fit_conditions(train, val, quantile=0.9, data="d")
     inside = [fitted.distances(v).mean() <= fitted.threshold for v in val]
@@ -46,7 +58,21 @@ def test_the_threshold_keeps_the_quantile_of_validation_comparisons_inside():
     with pytest.raises(ValueError, match="No validation comparisons"):
         fit_conditions(train, [])
     with pytest.raises(ValueError, match="at least 2 training images"):
-        fit_conditions(train[:1], val)
+        fit_conditions({"x": train["x"][:1]}, val)
+
+
+def test_image_statistics_by_hand():
+    image = np.full((40, 60), 255, np.uint8)
+    image[10:15, 10:50] = 30  # one bar, 5 px thick
+    stats = dict(zip(STATISTICS, image_statistics(image), strict=True))
+    assert stats["log ink pixels"] == pytest.approx(np.log(200))
+    assert stats["log connected pieces"] == pytest.approx(np.log(2))
+    assert stats["grey-level spread inside the ink"] == 0.0
+    assert stats["grey-level spread of the paper"] == 0.0
+    assert 1.0 < stats["mean stroke half-width (px)"] < 2.5
+    blank = image_statistics(np.full((40, 60), 255, np.uint8))
+    assert blank.shape == (7,) and blank[0] == 0.0
+    assert statistics_of([image, image]).shape == (2, 7)
 
 
 def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
@@ -60,18 +86,17 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     bench = Workbench(tmp_path / "w.safetensors")
     verdict = bench.verify([signature], signature)
     assert stored_conditions(bench.card) is None and bench.conditions_check(verdict) is None
-    # Conditions fitted on this very signature's features, slightly jittered, and a threshold
-    # that keeps it inside: the same signature is inside, a page of noise is not.
-    image = bench.normalize(signature).image
-    features = tower_features(bench.model, np.stack([image, image]))
+    # Conditions fitted around this signature's statistics: the same signature is inside, a
+    # page of ruled bars is not.
+    stats = statistics_of([bench.normalize(signature).image])
     rng = np.random.default_rng(0)
-    train = features[0] + rng.normal(0, 0.05, size=(300, features.shape[1]))
-    fitted = fit_conditions(train, [features], quantile=0.5)
+    train = {"synthetic": stats + rng.normal(0, 0.05, size=(300, stats.shape[1]))}
+    fitted = fit_conditions(train, [np.vstack([stats, stats])], quantile=0.5)
     card = json.loads((tmp_path / "w.json").read_text())
     card["conditions"] = fitted.to_dict()
     (tmp_path / "w.json").write_text(json.dumps(card))
     bench = Workbench(tmp_path / "w.safetensors")
-    assert stored_conditions(bench.card).threshold == pytest.approx(fitted.threshold, rel=1e-4)
+    assert stored_conditions(bench.card).threshold == pytest.approx(fitted.threshold)
     inside = bench.conditions_check(bench.verify([signature], signature))
     assert not inside.outside
     bars = np.full((200, 500), 240, np.uint8)

@@ -34,8 +34,8 @@ from workbench.verification.calibration import (
 from workbench.verification.conditions import (
     Conditions,
     fit_conditions,
+    statistics_of,
     stored_conditions,
-    tower_features,
 )
 from workbench.verification.copies import CopyCheck, copy_similarity, fit_copy_check
 from workbench.verification.reference_sets import (
@@ -89,10 +89,10 @@ def _corpus_comparisons(pairs, sources, k: int, per_writer: int, seed: int) -> d
     return out
 
 
-def _image_features(model, bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
-    """Tower features of every image the comparisons use, by path."""
+def _image_features(bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
+    """The conditions' image statistics of every image the comparisons use, by path."""
     paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
-    return dict(zip(paths, tower_features(model, bank.get(paths)), strict=True))
+    return dict(zip(paths, statistics_of(bank.get(paths)), strict=True))
 
 
 def _outside(conditions: Conditions, features: dict, comparisons) -> np.ndarray:
@@ -109,21 +109,29 @@ def _outside(conditions: Conditions, features: dict, comparisons) -> np.ndarray:
     )
 
 
-def _fit_conditions(args, model, card, pre, by_corpus: dict, features: dict) -> Conditions:
-    """The conditions: a Gaussian of a seeded sample of the training writers' images, the
-    threshold on the validation writers' comparisons."""
+def _fit_conditions(args, card, pre, sources, by_corpus: dict, features: dict) -> Conditions:
+    """The conditions: per training corpus a Gaussian of a seeded sample of its training
+    writers' images, the threshold on the validation writers' comparisons."""
     pairs, _, _, _ = card_split_pairs(card, args.data, "train", protocols=args.protocol)
     paths = sorted({q for p in pairs for q in (p.reference, p.questioned)})
     rng = np.random.default_rng(args.seed)
     chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[: args.conditions_images])]
     bank = ImageBank(chosen, config=pre, progress=not args.quiet)
-    train = tower_features(model, bank.get([p for p in chosen if p in bank]))
+    train: dict[str, list] = {}
+    for path in (p for p in chosen if p in bank):
+        root = next(
+            (Path(s["path"]).resolve() for s in sources
+             if Path(path).resolve().is_relative_to(Path(s["path"]).resolve())),
+            None,
+        )  # fmt: skip
+        train.setdefault(root.name if root else "other", []).append(path)
+    statistics = {name: statistics_of(bank.get(ps)) for name, ps in train.items() if len(ps) > 1}
     comparisons = [c for cs in by_corpus.values() for c in cs]
     return fit_conditions(
-        train,
+        statistics,
         [np.stack([features[p] for p in (*c.references, c.questioned)]) for c in comparisons],
-        data=f"{len(train)} images of training writers and {len(comparisons)} comparisons of "
-        f"validation writers of {', '.join(by_corpus)}",
+        data=f"{sum(map(len, statistics.values()))} images of training writers "
+        f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers",
     )
 
 
@@ -268,10 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
-    features = _image_features(model, bank, comparisons)
+    features = _image_features(bank, comparisons)
     conditions = stored_conditions(card)
     if split == "val":
-        conditions = _fit_conditions(args, model, card, pre, by_corpus, features)
+        conditions = _fit_conditions(args, card, pre, sources, by_corpus, features)
         results["conditions"] = {
             k: v for k, v in conditions.to_dict().items() if k not in ("mean", "precision")
         }

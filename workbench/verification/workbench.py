@@ -159,14 +159,13 @@ class Workbench:
 
     def conditions_check(self, verdict: Verdict):
         """How far ``verdict``'s images lie from the validated conditions
-        (``verification.conditions``), or None without stored conditions or a model."""
+        (``verification.conditions``), or None without stored conditions."""
         from workbench.verification.conditions import check_conditions, stored_conditions
 
         conditions = stored_conditions(self.card)
-        if conditions is None or self.model is None or verdict.questioned is None:
+        if conditions is None or verdict.questioned is None:
             return None
-        images = np.stack([*verdict.references, verdict.questioned])
-        return check_conditions(conditions, self.model, images)
+        return check_conditions(conditions, [*verdict.references, verdict.questioned])
 
     def copy_flag(self, verdict: Verdict):
         """The copy check of ``verdict``'s questioned image against its references, or None
