@@ -280,9 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     conditions = stored_conditions(card)
     if split == "val":
         conditions = _fit_conditions(args, card, pre, sources, by_corpus, features)
-        results["conditions"] = {
-            k: v for k, v in conditions.to_dict().items() if k not in ("mean", "precision")
-        }
+        results["conditions"] = {k: v for k, v in conditions.to_dict().items() if k != "gaussians"}
     if conditions is not None:
         for corpus, cs in by_corpus.items():
             outside = _outside(conditions, features, cs)
