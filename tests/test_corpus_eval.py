@@ -97,6 +97,41 @@ def test_zipped_corpus_gives_metrics_figures_and_one_csv_row_per_pair(
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(calls) >= 4
 
 
+def test_with_a_calibration_the_evaluation_measures_the_lrs_validity(
+    workbench, tiny_verifier, corpus_zip, tmp_path
+):
+    import json
+
+    from workbench.verification.calibration import (
+        Calibration,
+        cllr,
+        cllr_min,
+        fit_calibration,
+    )
+    from workbench.verification.workbench import Workbench
+
+    plain = evaluate_archive(workbench, corpus_zip, out_dir=tmp_path / "a")
+    assert plain.validity is None and plain.tippett is None and plain.ece is None
+    rng = np.random.default_rng(0)
+    fitted = fit_calibration(rng.beta(5, 3, 50), rng.beta(3, 5, 50), alternative="skilled")
+    weights = tiny_verifier.save(tmp_path / "calibrated")
+    card = json.loads(weights.with_suffix(".json").read_text())
+    card["calibration"] = [fitted.to_dict()]
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    result = evaluate_archive(Workbench(weights), corpus_zip, out_dir=tmp_path / "b")
+    validity = result.validity
+    labels = np.array([p.label for p in result.pairs])
+    same, different = result.scores[labels == 1], result.scores[labels == 0]
+    calibration = Calibration.from_dict(fitted.to_dict())
+    assert validity.cllr == pytest.approx(
+        cllr(calibration.log10_lr(same), calibration.log10_lr(different))
+    )
+    assert validity.cllr_min == pytest.approx(cllr_min(same, different))
+    assert (validity.n_same, validity.n_different) == (N_GENUINE, N_FORGED)
+    assert validity.alternative == "skilled" and len(validity.rows()) == 2
+    assert result.tippett is not None and result.ece is not None
+
+
 def test_pairs_csv_chooses_the_pairs(workbench, corpus_zip, tmp_path):
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(

@@ -38,11 +38,14 @@ def evaluate(
         raise gr.Error(str(error)) from None
     if result.left_out:
         gr.Warning(f"{len(result.left_out)} image(s) could not be preprocessed and were left out.")
+    rows = result.metrics.rows() + (result.validity.rows() if result.validity else [])
     return (
-        result.metrics.rows(),
+        rows,
         result.roc,
         result.det,
         result.histogram,
+        result.tippett,
+        result.ece,
         str(result.scores_csv),
     )
 
@@ -79,10 +82,16 @@ def create_tab(workbench: Workbench) -> None:
             roc = gr.Plot(label="ROC", elem_id="e-roc")
             det = gr.Plot(label="DET", elem_id="e-det")
         histogram = gr.Plot(label="Score histogram", elem_id="e-hist")
+        with gr.Row():
+            tippett = gr.Plot(
+                label="Tippett plot of the calibrated LRs (weights with a calibration)",
+                elem_id="e-tippett",
+            )
+            ece = gr.Plot(label="ECE plot (calibration and discrimination)", elem_id="e-ece")
         scores = gr.File(label="Per-pair scores (CSV)", interactive=False, elem_id="e-csv-out")
         run_button.click(
             bind(evaluate, workbench),
             inputs=[archive, pairs_csv],
-            outputs=[table, roc, det, histogram, scores],
+            outputs=[table, roc, det, histogram, tippett, ece, scores],
             api_name="evaluate",
         )

@@ -116,6 +116,9 @@ class CorpusEvaluation:
     histogram: plt.Figure
     scores_csv: Path
     left_out: dict[str, str]
+    validity: object | None = None  # evidence.CorpusValidity of the stored calibration
+    tippett: plt.Figure | None = None
+    ece: plt.Figure | None = None
 
 
 def _quiet(fraction: float, message: str) -> None:
@@ -273,13 +276,45 @@ def evaluate_archive(
     ]
     for figure in figures:
         plt.close(figure)
+    validity, validity_figures = _validity(workbench, labels, scores, pairs, title)
     csv_path = write_scores_csv(pairs, scores, out / "scores.csv")
     reverse = {str(v): k for k, v in files.items()}
     left_out = {reverse.get(p, p): reason for p, reason in bank.failed.items()}
     report(1.0, "Done")
     return CorpusEvaluation(
-        result, tuple(pairs), scores, *figures, scores_csv=csv_path, left_out=left_out
+        result,
+        tuple(pairs),
+        scores,
+        *figures,
+        scores_csv=csv_path,
+        left_out=left_out,
+        validity=validity,
+        **validity_figures,
     )
+
+
+def _validity(workbench, labels, scores, pairs, title: str) -> tuple:
+    """The stored calibration's validity on these pairs, with Tippett and ECE figures
+    (``(None, {})`` when the weights carry no calibration)."""
+    from workbench.plots import ece_figure, tippett_figure
+    from workbench.verification.calibration import pav_log10_lr
+    from workbench.verification.evidence import corpus_validity
+
+    labels = np.asarray(labels)
+    validity = corpus_validity(workbench.calibrations, labels, scores, [p.kind for p in pairs])
+    if validity is None:
+        return None, {}
+    same, different = np.asarray(scores)[labels == 1], np.asarray(scores)[labels == 0]
+    figures = {
+        "tippett": tippett_figure(validity.log10_same, validity.log10_different, title=title),
+        "ece": ece_figure(
+            validity.log10_same, validity.log10_different, *pav_log10_lr(same, different),
+            title=title,
+        ),
+    }  # fmt: skip
+    for figure in figures.values():
+        plt.close(figure)
+    return validity, figures
 
 
 def _measure(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import numpy as np
+
 from workbench.verification.calibration import (
     ALTERNATIVES,
     SAME_SOURCE,
@@ -137,3 +139,59 @@ def evidence_html(found: list[Evidence], references: int, warnings: list[str]) -
         "decision rule, not evidence.</p>"
     )
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class CorpusValidity:
+    """How valid the stored single-reference LRs are on a scored corpus (the Evaluate tab).
+
+    Attributes:
+        cllr, cllr_min: in bits, of the calibrated LRs and after the best monotone calibration.
+        n_same, n_different: pairs under H1 and H2.
+        alternative: the calibration used (``skilled``; ``random`` for random-forgery pairs
+            when the corpus has only those).
+        log10_same, log10_different: the LRs, for the plots.
+    """
+
+    cllr: float
+    cllr_min: float
+    n_same: int
+    n_different: int
+    alternative: str
+    log10_same: np.ndarray
+    log10_different: np.ndarray
+
+    def rows(self) -> list[list[str]]:
+        return [
+            [f"Cllr (LRs calibrated on validation writers, {self.alternative}, 1 reference)",
+             f"{self.cllr:.3f} bits"],
+            ["Cllr_min (after the best monotone calibration)", f"{self.cllr_min:.3f} bits"],
+        ]  # fmt: skip
+
+
+def corpus_validity(stored: list[Calibration], labels, scores, kinds) -> CorpusValidity | None:
+    """The validity of the single-reference calibration on scored pairs (labels 1 / 0, pair
+    kinds ``genuine`` / ``skilled`` / ``random`` / other); None without a calibration or
+    without pairs under both hypotheses. Random-forgery pairs use the ``random`` calibration
+    when the corpus has no other H2 pairs, else the ``skilled`` one is used for all."""
+    from workbench.verification.calibration import cllr, cllr_min
+
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    kinds = np.asarray(kinds)
+    different = labels == 0
+    alternative = (
+        "random" if different.any() and (kinds[different] == "random").all() else "skilled"
+    )
+    calibration = choose_calibration(stored, alternative, 1)
+    if calibration is None or different.all() or not different.any():
+        return None
+    same_scores, different_scores = scores[~different], scores[different]
+    return CorpusValidity(
+        cllr=cllr(calibration.log10_lr(same_scores), calibration.log10_lr(different_scores)),
+        cllr_min=cllr_min(same_scores, different_scores),
+        n_same=len(same_scores),
+        n_different=len(different_scores),
+        alternative=alternative,
+        log10_same=calibration.log10_lr(same_scores),
+        log10_different=calibration.log10_lr(different_scores),
+    )
