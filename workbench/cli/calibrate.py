@@ -40,9 +40,8 @@ from workbench.verification.conditions import (
 from workbench.verification.copies import CopyCheck, copy_similarity, fit_copy_check
 from workbench.verification.reference_sets import (
     aggregate,
-    reference_comparisons,
+    comparisons_by_corpus,
     unique_pairs,
-    writer_images,
     writer_normalized,
 )
 from workbench.verification.scoring import score_pairs
@@ -70,23 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return p
-
-
-def _corpus_comparisons(pairs, sources, k: int, per_writer: int, seed: int) -> dict[str, list]:
-    """Comparisons per corpus (random forgeries come from the same corpus): a writer belongs to
-    the corpus folder its images lie in."""
-    images = writer_images(pairs)
-    out = {}
-    for i, source in enumerate(sources):
-        root = Path(source["path"]).resolve()
-        mine = {
-            w: v for w, v in images.items() if Path(v["genuine"][0]).resolve().is_relative_to(root)
-        }
-        if mine:
-            out[root.name] = reference_comparisons(
-                mine, k=k, random_per_writer=per_writer, seed=seed + i
-            )
-    return out
 
 
 def _image_features(bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
@@ -210,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs, sources, split, _ = card_split_pairs(
             card, args.data, args.split, protocols=args.protocol
         )
-        by_corpus = _corpus_comparisons(
+        by_corpus = comparisons_by_corpus(
             pairs, sources, args.references, args.random_per_writer, args.seed
         )
         stored = [Calibration.from_dict(c) for c in card.extra.get("calibration", [])]

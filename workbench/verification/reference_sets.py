@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -80,6 +81,25 @@ def reference_comparisons(
             for i in sorted(chosen):
                 comparisons.append(Comparison(writer, references, strangers[i], "random"))
     return comparisons
+
+
+def comparisons_by_corpus(
+    pairs: list[Pair], sources: list[dict], k: int, per_writer: int, seed: int
+) -> dict[str, list[Comparison]]:
+    """``reference_comparisons`` per corpus of ``split_pairs``'s ``sources`` (random forgeries
+    come from the same corpus): a writer belongs to the corpus folder its images lie in."""
+    images = writer_images(pairs)
+    out = {}
+    for i, source in enumerate(sources):
+        root = Path(source["path"]).resolve()
+        mine = {
+            w: v for w, v in images.items() if Path(v["genuine"][0]).resolve().is_relative_to(root)
+        }
+        if mine:
+            out[root.name] = reference_comparisons(
+                mine, k=k, random_per_writer=per_writer, seed=seed + i
+            )
+    return out
 
 
 def unique_pairs(comparisons: list[Comparison]) -> list[Pair]:
