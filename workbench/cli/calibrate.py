@@ -29,6 +29,7 @@ from workbench.verification.calibration import (
     Calibration,
     choose_calibration,
     cllr,
+    cllr_min,
     fit_calibration,
 )
 from workbench.verification.conditions import (
@@ -170,9 +171,7 @@ def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) 
     lr_same, lr_different = calibration.log10_lr(same), calibration.log10_lr(different)
     return {
         "cllr": cllr(lr_same, lr_different),
-        "cllr_min": fit_calibration(
-            same, different, alternative=calibration.alternative
-        ).cllr_min,
+        "cllr_min": cllr_min(same, different),
         "eer": metrics.eer(labels, scores)[0],
         "n_same": len(same),
         "n_different": len(different),
