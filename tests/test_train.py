@@ -339,7 +339,8 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     low, high = measured[name]["log10_lr_range"]
     bounds = stored[2].bounds
     assert bounds[0] - 1e-9 <= low <= high <= bounds[1] + 1e-9
-    assert (tmp_path / "m" / "calibration.json").exists()
+    written = json.loads((tmp_path / "m" / "calibration.json").read_text())
+    assert set(written) == set(measured)  # every printed result, the conditions' shares too
     plots = sorted(p.name for p in (tmp_path / "m").glob("*.png"))
     assert plots == [
         f"ece_{corpus.name}_k2_random.png", f"ece_{corpus.name}_k2_skilled.png",

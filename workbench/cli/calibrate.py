@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the random forgeries")
     p.add_argument("--write-card", action="store_true", help="(val) store the calibrations")
-    p.add_argument("--out", help="also write the comparisons' scores and results here")
+    p.add_argument(
+        "--out", help="also write every result (calibration.json) and, on test, the plots here"
+    )
     p.add_argument(
         "--conditions-images",
         type=int,
@@ -253,10 +255,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
                 results[f"k={k} {alternative}"] = fitted[-1].to_dict()
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
     features = _image_features(bank, comparisons)
     conditions = stored_conditions(card)
     if split == "val":
@@ -272,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     copies = _copy_check(needed, bank, by_corpus, not args.quiet) if split == "val" else None
     if copies is not None:
         results["copy_check"] = copies.to_dict()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "calibration.json").write_text(json.dumps(results, indent=1) + "\n")
     if args.write_card and fitted:
         stem = Path(args.weights).with_suffix("")
         current = read_card(stem)
