@@ -132,3 +132,22 @@ def ece_figure(log10_same, log10_different, pav_same, pav_different, *, title=""
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def lr_validity_figures(
+    log10_same, log10_different, scores_same, scores_different, *, title: str = ""
+) -> dict[str, plt.Figure]:
+    """``{"tippett": ..., "ece": ...}`` of calibrated LRs, the ECE plot with the PAV curve of
+    the raw scores they came from; both released from pyplot."""
+    from workbench.verification.calibration import pav_log10_lr
+
+    figures = {
+        "tippett": tippett_figure(log10_same, log10_different, title=title),
+        "ece": ece_figure(
+            log10_same, log10_different, *pav_log10_lr(scores_same, scores_different),
+            title=title,
+        ),
+    }  # fmt: skip
+    for figure in figures.values():
+        plt.close(figure)
+    return figures

@@ -80,14 +80,16 @@ def _image_features(bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
     return dict(zip(paths, statistics_of(bank.get(paths)), strict=True))
 
 
+def _stacked(features: dict, comparison) -> np.ndarray:
+    """The (k + 1, 7) statistics of one comparison's references and questioned signature."""
+    return np.stack([features[p] for p in (*comparison.references, comparison.questioned)])
+
+
 def _outside(conditions: Conditions, features: dict, comparisons) -> np.ndarray:
     """Whether each comparison's mean distance lies beyond the conditions' threshold."""
     return np.array(
         [
-            conditions.distances(
-                np.stack([features[p] for p in (*c.references, c.questioned)])
-            ).mean()
-            > conditions.threshold
+            conditions.distances(_stacked(features, c)).mean() > conditions.threshold
             for c in comparisons
         ],
         dtype=bool,
@@ -114,7 +116,7 @@ def _fit_conditions(args, card, pre, sources, by_corpus: dict, features: dict) -
     comparisons = [c for cs in by_corpus.values() for c in cs]
     return fit_conditions(
         statistics,
-        [np.stack([features[p] for p in (*c.references, c.questioned)]) for c in comparisons],
+        [_stacked(features, c) for c in comparisons],
         data=f"{sum(map(len, statistics.values()))} images of training writers "
         f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers",
     )
@@ -138,20 +140,15 @@ def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> Copy
 
 def _plots(calibration: Calibration, same, different, out: Path, title: str) -> None:
     """Tippett and ECE plots of one corpus's calibrated LRs, as PNG files in ``out``."""
-    import matplotlib.pyplot as plt
-
-    from workbench.plots import ece_figure, tippett_figure
-    from workbench.verification.calibration import pav_log10_lr
+    from workbench.plots import lr_validity_figures
 
     out.mkdir(parents=True, exist_ok=True)
     stem = title.replace(", ", "_").replace(" = ", "").replace(" ", "_")
-    lr_same, lr_different = calibration.log10_lr(same), calibration.log10_lr(different)
-    for figure, name in (
-        (tippett_figure(lr_same, lr_different, title=title), "tippett"),
-        (ece_figure(lr_same, lr_different, *pav_log10_lr(same, different), title=title), "ece"),
-    ):
+    figures = lr_validity_figures(
+        calibration.log10_lr(same), calibration.log10_lr(different), same, different, title=title
+    )
+    for name, figure in figures.items():
         figure.savefig(out / f"{name}_{stem}.png")
-        plt.close(figure)
 
 
 def _normalization(kinds: np.ndarray, mean: np.ndarray, normalized: np.ndarray) -> dict:

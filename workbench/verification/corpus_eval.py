@@ -296,24 +296,17 @@ def evaluate_archive(
 def _validity(workbench, labels, scores, pairs, title: str) -> tuple:
     """The stored calibration's validity on these pairs, with Tippett and ECE figures
     (``(None, {})`` when the weights carry no calibration)."""
-    from workbench.plots import ece_figure, tippett_figure
-    from workbench.verification.calibration import pav_log10_lr
+    from workbench.plots import lr_validity_figures
     from workbench.verification.evidence import corpus_validity
 
-    labels = np.asarray(labels)
+    labels, scores = np.asarray(labels), np.asarray(scores)
     validity = corpus_validity(workbench.calibrations, labels, scores, [p.kind for p in pairs])
     if validity is None:
         return None, {}
-    same, different = np.asarray(scores)[labels == 1], np.asarray(scores)[labels == 0]
-    figures = {
-        "tippett": tippett_figure(validity.log10_same, validity.log10_different, title=title),
-        "ece": ece_figure(
-            validity.log10_same, validity.log10_different, *pav_log10_lr(same, different),
-            title=title,
-        ),
-    }  # fmt: skip
-    for figure in figures.values():
-        plt.close(figure)
+    figures = lr_validity_figures(
+        validity.log10_same, validity.log10_different, scores[labels == 1], scores[labels == 0],
+        title=title,
+    )  # fmt: skip
     return validity, figures
 
 

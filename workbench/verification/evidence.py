@@ -186,12 +186,16 @@ def corpus_validity(stored: list[Calibration], labels, scores, kinds) -> CorpusV
     if calibration is None or different.all() or not different.any():
         return None
     same_scores, different_scores = scores[~different], scores[different]
+    log10_same, log10_different = (
+        calibration.log10_lr(same_scores),
+        calibration.log10_lr(different_scores),
+    )
     return CorpusValidity(
-        cllr=cllr(calibration.log10_lr(same_scores), calibration.log10_lr(different_scores)),
+        cllr=cllr(log10_same, log10_different),
         cllr_min=cllr_min(same_scores, different_scores),
         n_same=len(same_scores),
         n_different=len(different_scores),
         alternative=alternative,
-        log10_same=calibration.log10_lr(same_scores),
-        log10_different=calibration.log10_lr(different_scores),
+        log10_same=log10_same,
+        log10_different=log10_different,
     )
