@@ -89,6 +89,7 @@ class TinyVerifier:
         stem: Path,
         *,
         validation: dict | None = None,
+        extra: dict | None = None,
         edit: Callable[[object], None] | None = None,
     ) -> Path:
         """The same weights saved again at ``stem`` (``stem.safetensors`` + ``stem.json``);
@@ -97,6 +98,8 @@ class TinyVerifier:
         Args:
             validation: replaces the JSON's ``validation`` record (e.g. another threshold or a
                 FAR/FRR curve).
+            extra: more top-level JSON records (e.g. ``calibration``, ``copy_check``,
+                ``conditions``, as ``cli.calibrate`` writes them).
             edit: ``edit(model)`` runs under ``torch.no_grad()`` before saving (e.g. to set
                 the head's weights).
         """
@@ -111,6 +114,7 @@ class TinyVerifier:
         meta = copy.deepcopy(self.meta)
         if validation is not None:
             meta["validation"] = copy.deepcopy(validation)
+        meta.update(copy.deepcopy(extra or {}))
         weights, _ = save_model(model, stem, meta)
         return weights
 

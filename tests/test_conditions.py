@@ -1,7 +1,6 @@
 """Out-of-conditions warning (workbench/verification/conditions.py)."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -81,9 +80,7 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     from workbench.ui.verify_tab import _verdict_markdown
     from workbench.verification.workbench import Workbench
 
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
-    bench = Workbench(tmp_path / "w.safetensors")
+    bench = Workbench(tiny_verifier.weights)
     verdict = bench.verify([signature], signature)
     assert stored_conditions(bench.card) is None and bench.conditions_check(verdict) is None
     # Conditions fitted around this signature's statistics: the same signature is inside, a
@@ -92,10 +89,7 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     rng = np.random.default_rng(0)
     train = {"synthetic": stats + rng.normal(0, 0.05, size=(300, stats.shape[1]))}
     fitted = fit_conditions(train, [np.vstack([stats, stats])], quantile=0.5)
-    card = json.loads((tmp_path / "w.json").read_text())
-    card["conditions"] = fitted.to_dict()
-    (tmp_path / "w.json").write_text(json.dumps(card))
-    bench = Workbench(tmp_path / "w.safetensors")
+    bench = Workbench(tiny_verifier.save(tmp_path / "w", extra={"conditions": fitted.to_dict()}))
     assert stored_conditions(bench.card).threshold == pytest.approx(fitted.threshold)
     inside = bench.conditions_check(bench.verify([signature], signature))
     assert not inside.outside

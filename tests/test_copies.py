@@ -68,18 +68,11 @@ def test_a_copy_of_a_reference_is_flagged_and_another_signing_is_not(normalized)
 def test_the_verify_tab_warns_when_the_questioned_file_is_a_copy_of_a_reference(
     tiny_verifier, tmp_path, signature
 ):
-    import json
-    import shutil
-
     from workbench.ui.verify_tab import _verdict_markdown
 
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
-    assert Workbench(tmp_path / "w.safetensors").copy_check is None
-    card = json.loads((tmp_path / "w.json").read_text())
-    card["copy_check"] = fit_copy_check([0.5, 0.7], data="validation", quantile=1.0).to_dict()
-    (tmp_path / "w.json").write_text(json.dumps(card))
-    bench = Workbench(tmp_path / "w.safetensors")
+    assert Workbench(tiny_verifier.weights).copy_check is None
+    rule = fit_copy_check([0.5, 0.7], data="validation", quantile=1.0).to_dict()
+    bench = Workbench(tiny_verifier.save(tmp_path / "w", extra={"copy_check": rule}))
     assert bench.copy_check.threshold == 0.7
     other = np.asarray(signature)[:, ::-1].copy()  # another shape of ink
     verdict = bench.verify([other, signature], signature)

@@ -100,8 +100,6 @@ def test_zipped_corpus_gives_metrics_figures_and_one_csv_row_per_pair(
 def test_with_a_calibration_the_evaluation_measures_the_lrs_validity(
     workbench, tiny_verifier, corpus_zip, tmp_path
 ):
-    import json
-
     from workbench.verification.calibration import (
         Calibration,
         cllr,
@@ -114,10 +112,7 @@ def test_with_a_calibration_the_evaluation_measures_the_lrs_validity(
     assert plain.validity is None and plain.tippett is None and plain.ece is None
     rng = np.random.default_rng(0)
     fitted = fit_calibration(rng.beta(5, 3, 50), rng.beta(3, 5, 50), alternative="skilled")
-    weights = tiny_verifier.save(tmp_path / "calibrated")
-    card = json.loads(weights.with_suffix(".json").read_text())
-    card["calibration"] = [fitted.to_dict()]
-    weights.with_suffix(".json").write_text(json.dumps(card))
+    weights = tiny_verifier.save(tmp_path / "calibrated", extra={"calibration": [fitted.to_dict()]})
     result = evaluate_archive(Workbench(weights), corpus_zip, out_dir=tmp_path / "b")
     validity = result.validity
     labels = np.array([p.label for p in result.pairs])

@@ -1,6 +1,5 @@
 """The likelihood ratio shown with a verdict (workbench/verification/evidence.py), by hand."""
 
-import json
 import math
 import shutil
 
@@ -69,18 +68,14 @@ def test_the_workbench_reads_calibrations_from_the_card_and_the_verdict_shows_th
     from workbench.ui.verify_tab import _verdict_markdown
     from workbench.verification.workbench import Workbench
 
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
-    plain = Workbench(tmp_path / "w.safetensors")
+    plain = Workbench(tiny_verifier.weights)
     verdict = plain.verify([signature], signature)
     assert plain.calibrations == [] and plain.evidence(verdict) == []
     assert "decision rule" in _verdict_markdown(verdict, 1) and "LR" not in _verdict_markdown(
         verdict, 1
     )
-    card = json.loads((tmp_path / "w.json").read_text())
-    card["calibration"] = [c.to_dict() for c in STORED]
-    (tmp_path / "w.json").write_text(json.dumps(card))
-    calibrated = Workbench(tmp_path / "w.safetensors")
+    calibrations = {"calibration": [c.to_dict() for c in STORED]}
+    calibrated = Workbench(tiny_verifier.save(tmp_path / "w", extra=calibrations))
     assert calibrated.calibrations == STORED
     verdict = calibrated.verify([signature], signature)
     found = calibrated.evidence(verdict)
@@ -97,19 +92,17 @@ def test_the_report_states_the_evidence_and_the_warnings(tiny_verifier, tmp_path
     from workbench.verification.report import build_report
     from workbench.verification.workbench import Workbench
 
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(tiny_verifier.weights.with_suffix(suffix), tmp_path / f"w{suffix}")
     reference, questioned = tmp_path / "reference.png", tmp_path / "questioned.png"
     cv2.imwrite(str(reference), signature)
     shutil.copy(reference, questioned)  # the questioned file is a copy of the reference
-    plain = Workbench(tmp_path / "w.safetensors")
+    plain = Workbench(tiny_verifier.weights)
     page = build_report(plain, [reference], questioned, plain.verify([reference], questioned))
     assert "<h2>Evidence</h2>" in page and "carry no likelihood-ratio calibration" in page
-    card = json.loads((tmp_path / "w.json").read_text())
-    card["calibration"] = [c.to_dict() for c in STORED]
-    card["copy_check"] = fit_copy_check([0.4, 0.6]).to_dict()
-    (tmp_path / "w.json").write_text(json.dumps(card))
-    bench = Workbench(tmp_path / "w.safetensors")
+    extra = {
+        "calibration": [c.to_dict() for c in STORED],
+        "copy_check": fit_copy_check([0.4, 0.6]).to_dict(),
+    }
+    bench = Workbench(tiny_verifier.save(tmp_path / "w", extra=extra))
     verdict = bench.verify([reference], questioned)
     page = build_report(bench, [reference], questioned, verdict)
     found = bench.evidence(verdict)
