@@ -12,10 +12,9 @@ distance the mean over its images (references and questioned). The threshold is 
 comparisons from validation writers of trained corpora are flagged by construction; the rate on
 corpora never trained on is measured (``cli.calibrate``).
 
-Measured against the alternative of the verifier's own tower features (its backbone, pooled):
-those place the generator's synthetic signatures *closer* to the training images than the
-validation writers of Dutch and CrossMedia-zh, and flagged 20% of synthetic comparisons; these
-statistics flag 85% (weights/MODEL_CARD.md).
+Measured against the alternative of the verifier's own tower features (its backbone, pooled,
+one Gaussian; commit 3e2402a): those flagged 20% of synthetic comparisons, these statistics
+flag 85% (weights/MODEL_CARD.md).
 """
 
 from __future__ import annotations
