@@ -352,3 +352,29 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
         "eer_mean_skilled", "eer_normalized_skilled", "eer_mean_random", "eer_normalized_random"
     }  # fmt: skip
     assert all(0 <= v <= 1 for key, v in normalization.items() if key != "name")
+
+
+def test_calibrate_measures_the_warning_on_a_corpus_left_out_of_the_conditions(
+    run, corpus, tmp_path, capsys
+):
+    import cv2
+    import numpy as np
+
+    from workbench.cli import calibrate
+
+    # The held-out corpus: the same writers' images with strokes swollen far beyond any
+    # training image's width, so every comparison lies outside the fitted conditions.
+    swollen = tmp_path / "swollen"
+    for path in sorted(corpus.rglob("*.png"))[:60]:
+        image = cv2.erode(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), np.ones((9, 9), np.uint8))
+        target = swollen / path.relative_to(corpus)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), image)
+    args = ["--weights", str(run / "tiny.safetensors"), "--data", str(corpus), "--references",
+            "2", "--random-per-writer", "3", "--quiet", "--held-out", str(swollen)]  # fmt: skip
+    assert calibrate.main(args) == 0
+    found = {(r := json.loads(line))["name"]: r for line in capsys.readouterr().out.splitlines()}
+    held = found[f"held out: {swollen.name} outside validated conditions"]
+    assert held["comparisons"] > 0 and held["share"] == 1.0
+    assert found[f"{corpus.name} outside validated conditions"]["share"] < 0.5
+    assert "calibration" not in json.loads((run / "tiny.json").read_text())  # no --write-card

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1500,
         help="(val) training writers' images (seeded sample) the conditions' Gaussian is fitted on",
     )
+    p.add_argument(
+        "--held-out",
+        action="append",
+        default=[],
+        help="(val) a corpus folder left out of the conditions' fit (repeatable): the share of its "
+        "writers' comparisons the warning flags is measured, as for a model never trained on it",
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return p
@@ -120,6 +127,29 @@ def _fit_conditions(args, card, pre, sources, by_corpus: dict, features: dict) -
         data=f"{sum(map(len, statistics.values()))} images of training writers "
         f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers",
     )
+
+
+def _held_out(args, card, pre, conditions: Conditions) -> dict:
+    """The warning's share on each ``--held-out`` corpus, every writer's comparisons (k =
+    ``--references``): the conditions were fitted without it, as a leave-one-corpus-out model's
+    would be."""
+    found = {}
+    for folder in args.held_out:
+        pairs, sources, _, _ = card_split_pairs(card, [folder], "all")
+        by_corpus = comparisons_by_corpus(
+            pairs, sources, args.references, args.random_per_writer, args.seed
+        )
+        comparisons = [c for cs in by_corpus.values() for c in cs]
+        paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
+        bank = ImageBank(paths, config=pre, progress=not args.quiet)
+        features = _image_features(bank, comparisons)
+        for corpus, cs in by_corpus.items():
+            outside = _outside(conditions, features, cs)
+            found[f"held out: {corpus} outside validated conditions"] = {
+                "share": float(outside.mean()),
+                "comparisons": len(cs),
+            }
+    return found
 
 
 def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> CopyCheck | None:
@@ -257,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if split == "val":
         conditions = _fit_conditions(args, card, pre, sources, by_corpus, features)
         results["conditions"] = {k: v for k, v in conditions.to_dict().items() if k != "gaussians"}
+    if conditions is not None and split == "val":
+        results.update(_held_out(args, card, pre, conditions))
     if conditions is not None:
         for corpus, cs in by_corpus.items():
             outside = _outside(conditions, features, cs)
