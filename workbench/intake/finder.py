@@ -1,0 +1,238 @@
+"""Finding handwritten signatures on a page (issue 14): candidate regions of handwriting, told
+apart from printed text, ruled lines, box borders and stamps, best first.
+
+At a working size of about 1,400 pixels on the page's long side: the light is flattened
+(``cleaning.flatten_illumination``), ink found by Otsu's threshold, straight lines removed by
+morphological opening, round stamps by the circularity of their outline, and the rest grouped
+into regions. Printed text is small and regular: the page's text height is the median height
+of its ink pieces, and a region counts as handwriting by how tall its strokes are in units of
+that height and how irregular their heights and baselines are. Boxes are returned in pixels of
+the page as given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from workbench.intake.cleaning import CleaningConfig, flatten_illumination
+
+WORKING_SIDE = 1400
+MAX_CANDIDATES = 6
+SEED_EXTENT, SEED_DENSITY = 1.5, 0.3  # a stroke: this many text heights long, this thin
+INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A region of handwriting on a page.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` in pixels of the page, ends exclusive.
+        score: how much it looks like a signature (higher is more; only the order matters).
+        mask: ``bool`` (y1 - y0, x1 - x0): the region's own ink pieces, grown a little, so that
+            printed matter overlapping the box can be left out of the crop.
+    """
+
+    box: tuple[int, int, int, int]
+    score: float
+    mask: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "score": round(float(self.score), 4)}
+
+
+def _working(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The page at about ``WORKING_SIDE`` pixels on its long side, and the scale used. Dark
+    strokes are widened by the shrink factor first, so that a thin pen line keeps its contrast
+    when averaged down."""
+    scale = min(1.0, WORKING_SIDE / max(gray.shape))
+    if scale == 1.0:
+        return gray, 1.0
+    k = 1  # EXPERIMENT
+    widened = cv2.erode(gray, np.ones((k, k), np.uint8)) if k > 1 else gray
+    size = (max(1, int(round(gray.shape[1] * scale))), max(1, int(round(gray.shape[0] * scale))))
+    return cv2.resize(widened, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """Ink: clearly darker than the (flattened) paper, light pen strokes included, which
+    Otsu's threshold loses on a page of black print."""
+    flat, _ = flatten_illumination(gray, config=CleaningConfig(uneven_light=0.0))
+    paper = float(np.median(flat))
+    spread = 1.4826 * float(np.median(np.abs(flat.astype(np.float32) - paper)))
+    return (flat < paper - max(INK_CONTRAST, 6.0 * spread)).astype(np.uint8)
+
+
+def _without_lines(
+    ink: np.ndarray, length: int, tall: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ink`` minus horizontal straight runs of at least ``length`` pixels and vertical ones
+    of at least ``tall`` (default ``length``); where a stroke crossed a line, the line's pixels
+    between its two ends are given back.
+
+    Returns:
+        (ink without lines, the lines' pixels), both ``uint8`` 0/1.
+    """
+    kept = ink.copy()
+    # A scanned line drifts a pixel or two over ``length`` (a slight tilt): dilate across it.
+    mend = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    for kernel, across in (((1, length), (5, 1)), ((tall or length, 1), (1, 5))):
+        wide = cv2.dilate(ink, np.ones(across, np.uint8))
+        line = cv2.morphologyEx(wide, cv2.MORPH_OPEN, np.ones(kernel, np.uint8)) & ink
+        line = cv2.dilate(line, np.ones(across, np.uint8)) & ink
+        rest = ink & (1 - line)
+        kept &= 1 - line
+        kept |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, mend) & line
+    return kept, ink & (1 - kept)
+
+
+def _components(ink: np.ndarray):
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    h, w = ink.shape
+    keep = np.zeros(count, bool)
+    for i in range(1, count):
+        x, y, cw, ch, area = stats[i]
+        touches = x == 0 or y == 0 or x + cw >= w or y + ch >= h
+        keep[i] = area >= 3 and not (touches and max(cw / w, ch / h) > 0.2)
+    return labels, stats, keep
+
+
+def text_height(stats, keep) -> float:
+    """The page's printed text height: the median height of its ink pieces (pixels)."""
+    big_enough = keep & (stats[:, cv2.CC_STAT_AREA] >= 10)  # not specks of noise
+    heights = stats[big_enough, cv2.CC_STAT_HEIGHT]
+    heights = heights[heights >= 4]
+    return float(np.median(heights)) if len(heights) else 10.0
+
+
+def _is_ring(labels: np.ndarray, index: int, box) -> bool:
+    """A stamp's ring: a square-ish piece whose pixels lie on the ellipse inscribed in its box."""
+    x, y, w, h = box
+    if not 0.75 <= w / max(h, 1) <= 1.33:
+        return False
+    ys, xs = np.nonzero(labels[y : y + h, x : x + w] == index)
+    radius = np.hypot((xs + 0.5 - w / 2) / (w / 2), (ys + 0.5 - h / 2) / (h / 2))
+    return len(xs) > 0 and float(np.mean(radius > 0.8)) > 0.8
+
+
+def _complete(box, candidates: np.ndarray, geometry, unit: float) -> tuple[int, int, int, int]:
+    """Grow a group's box by the pieces beside it (the end of a name, a dot): pieces within
+    half its height (at least two text heights) to either side that share most of its rows,
+    until none is left."""
+    x, y, w, h = geometry
+    x0, y0, x1, y1 = box
+    while True:
+        reach = max(0.5 * (y1 - y0), 2 * unit)
+        overlap = np.minimum(y + h, y1) - np.maximum(y, y0)
+        beside = (x + w >= x0 - reach) & (x <= x1 + reach) & (overlap >= 0.6 * h)
+        inside = (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
+        near = candidates & beside & ~inside
+        if not near.any():
+            return int(x0), int(y0), int(x1), int(y1)
+        x0, y0 = min(x0, x[near].min()), min(y0, y[near].min())
+        x1, y1 = max(x1, (x + w)[near].max()), max(y1, (y + h)[near].max())
+
+
+def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The region's box and ink at the page's own resolution: around the ``core`` box found at
+    working size, lines are removed again (thin here, so strokes that dip just below the line
+    a signature sits on survive) and the ink pieces that lie mostly inside the core make the
+    box and the mask."""
+    height, width = gray.shape
+    x0, y0, x1, y1 = core
+    bw, bh = max(1, x1 - x0), max(1, y1 - y0)
+    rx0, rx1 = max(0, x0 - bw // 10), min(width, x1 + bw // 10)
+    ry0, ry1 = max(0, y0 - bh // 2), min(height, y1 + bh // 2)
+    ink, _ = _without_lines(
+        _ink(gray[ry0:ry1, rx0:rx1]), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2)
+    )
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
+    chosen = []
+    for i in range(1, count):
+        x, y, w, h, area = stats[i]
+        shared = max(0, min(x + w, cx1) - max(x, cx0)) * max(0, min(y + h, cy1) - max(y, cy0))
+        if area >= 10 and shared >= 0.25 * w * h:
+            chosen.append(i)
+    if not chosen:
+        return (x0, y0, min(width, x1), min(height, y1)), np.ones((bh, bw), bool)
+    bx0 = min(stats[i, 0] for i in chosen)
+    by0 = min(stats[i, 1] for i in chosen)
+    bx1 = max(stats[i, 0] + stats[i, 2] for i in chosen)
+    by1 = max(stats[i, 1] + stats[i, 3] for i in chosen)
+    mask = np.isin(labels[by0:by1, bx0:bx1], chosen).astype(np.uint8)
+    mask = cv2.dilate(mask, np.ones((5, 5), np.uint8)).astype(bool)
+    return (int(rx0 + bx0), int(ry0 + by0), int(rx0 + bx1), int(ry0 + by1)), mask
+
+
+def _groups(boxes: list, gap: float, reach: float) -> list[list[int]]:
+    """Union of boxes that overlap vertically and lie within ``gap`` x their height or
+    ``reach`` pixels apart, whichever is more."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            b = boxes[j]
+            height = max(a[3] - a[1], b[3] - b[1])
+            dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
+            dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
+            if dx <= max(gap * height, reach) and dy <= 0.25 * height:
+                parent[root(i)] = root(j)
+    found: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        found.setdefault(root(i), []).append(i)
+    return list(found.values())
+
+
+def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Candidate signature regions on a page, best first.
+
+    Args:
+        gray: ``uint8`` (H, W) page, dark ink on light paper.
+        limit: most candidates returned.
+
+    Returns:
+        Up to ``limit`` ``Candidate``; an empty list when the page holds no handwriting.
+    """
+    small, scale = _working(gray)
+    # Lines at least 6% of the page's long side: ruled lines, box sides, table rules, never
+    # the arc of a stamp's ring.
+    ink, lines = _without_lines(_ink(small), max(25, int(0.06 * max(small.shape))))
+    labels, stats, keep = _components(ink)
+    unit = text_height(stats, keep)
+    x, y, w, h, area = (stats[:, i].astype(int) for i in range(5))
+    for i in np.nonzero(keep & (h >= 3 * unit))[0]:
+        if _is_ring(labels, i, (x[i], y[i], w[i], h[i])):  # a stamp, and the words inside it
+            keep &= ~((x >= x[i]) & (y >= y[i]) & (x + w <= x[i] + w[i]) & (y + h <= y[i] + h[i]))
+    # Handwriting: thin strokes that run long in units of the printed letters' height.
+    density = area / np.maximum(w * h, 1)
+    extent = np.maximum(w, h)
+    seeds = np.nonzero(keep & (extent >= SEED_EXTENT * unit) & (density <= SEED_DENSITY))[0]
+    boxes = [(x[i], y[i], x[i] + w[i], y[i] + h[i]) for i in seeds]
+    candidates = []
+    for group in _groups(boxes, gap=1.6, reach=4 * unit):
+        x0 = min(boxes[g][0] for g in group)
+        y0 = min(boxes[g][1] for g in group)
+        x1 = max(boxes[g][2] for g in group)
+        y1 = max(boxes[g][3] for g in group)
+        x0, y0, x1, y1 = _complete((x0, y0, x1, y1), keep & (h >= 0.5 * unit), (x, y, w, h), unit)
+        inside = keep & (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
+        members = np.nonzero(inside)[0]
+        strokes = float(sum(extent[seeds[g]] for g in group)) / unit
+        heights = h[members].astype(float)
+        irregular = np.std(heights) / max(np.mean(heights), 1.0)
+        score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
+        core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
+        box, mask = _refine(gray, core)
+        candidates.append(Candidate(box, float(score), mask))
+    candidates.sort(key=lambda c: -c.score)
+    return candidates[:limit]
