@@ -84,7 +84,7 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     verdict = bench.verify([signature], signature)
     assert stored_conditions(bench.card) is None and bench.conditions_check(verdict) is None
     # Conditions fitted around this signature's statistics: the same signature is inside, a
-    # page of ruled bars is not.
+    # page of ink blots is not.
     stats = statistics_of([bench.normalize(signature).image])
     rng = np.random.default_rng(0)
     train = {"synthetic": stats + rng.normal(0, 0.05, size=(300, stats.shape[1]))}
@@ -93,10 +93,12 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     assert stored_conditions(bench.card).threshold == pytest.approx(fitted.threshold)
     inside = bench.conditions_check(bench.verify([signature], signature))
     assert not inside.outside
-    bars = np.full((200, 500), 240, np.uint8)
-    bars[:, ::6] = 0  # a page of ruled bars, nothing like a signature
-    bars[::10, :] = 0
-    verdict = bench.verify([bars], bars)
+    import cv2
+
+    blots = np.full((200, 500), 240, np.uint8)  # filled disks, nothing like a signature
+    for x, y, r in zip(rng.integers(0, 500, 40), rng.integers(0, 200, 40), rng.integers(5, 20, 40)):
+        cv2.circle(blots, (int(x), int(y)), int(r), 0, -1)
+    verdict = bench.verify([blots], blots)
     outside = bench.conditions_check(verdict)
     assert outside.outside and outside.distance > inside.distance
     shown = _verdict_markdown(verdict, 1, conditions=outside)

@@ -11,6 +11,10 @@ writers (3 references each) with the shipped embedding Siamese (an untrained one
 shape when none is shipped): embedding the gallery once, then one identification (decode,
 eq. 1-5, one embedding, the distances to every reference, the ranking).
 
+``--pages DIR`` measures signature finding on the synthetic pages of ``DIR`` (``python -m
+workbench.data pages``): top-candidate hit rate at box IoU 0.8, finding time per page, and the
+change of the verifier's score between each signature and its page (``workbench.intake``).
+
 ``--app`` instead times what the app does with the shipped weights on the synthetic
 ``examples/`` files: the verdict for one questioned signature against one and against five
 references (decode, eq. 1-5, scoring), the full explanation (difference-SimAM maps,
@@ -172,6 +176,32 @@ def bench_identify(writers: int, repeats: int) -> dict[str, float | str]:
     }
 
 
+def _bench_pages(args) -> int:
+    from pathlib import Path
+
+    from workbench.intake.measure import measure_pages
+    from workbench.verification.workbench import Workbench
+
+    weights = args.weights or str(DEFAULT_VERIFIER)
+    workbench = Workbench(weights) if Path(weights).is_file() else None
+    try:
+        result = measure_pages(args.pages, workbench=workbench)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result.update(
+        weights=weights if workbench else None,
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cpu=platform.processor() or platform.machine(),
+    )
+    text = json.dumps(result, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.cli.bench", description=__doc__)
     parser.add_argument("--config", choices=["compact", "paper"], default="compact")
@@ -193,9 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="time identification over N enrolled writers instead",
     )
+    parser.add_argument(
+        "--pages",
+        metavar="DIR",
+        help="measure signature finding (and, with weights, the score change) on the synthetic "
+        "pages of DIR (python -m workbench.data pages) instead",
+    )
+    parser.add_argument("--out", help="with --pages: also write the JSON result here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pages:
+        return _bench_pages(args)
     if args.identify:
         result = {
             **bench_identify(args.identify, args.repeats),

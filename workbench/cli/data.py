@@ -95,6 +95,21 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pages(args: argparse.Namespace) -> int:
+    from workbench.data.pages import generate_pages
+
+    summary = generate_pages(
+        args.out,
+        pages=args.pages,
+        seed=args.seed,
+        dpi=args.dpi,
+        writers=args.writers,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary))
+    return 0
+
+
 def _cmd_pack(args: argparse.Namespace) -> int:
     from workbench.data.pack import write_pack
 
@@ -154,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_synth)
+
+    p = commands.add_parser(
+        "pages",
+        help="write synthetic documents (a generator signature on a printed page, scanned or "
+        "photographed) and truth.json with each signature's box",
+    )
+    p.add_argument("--out", required=True)
+    p.add_argument("--pages", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dpi", type=int, default=300, help="page resolution (A4)")
+    p.add_argument("--writers", type=int, default=50, help="generator writers signing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_pages)
 
     p = commands.add_parser(
         "pack", help="preprocess corpora into one data pack file (images + pairs of each split)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,12 @@ import numpy as np
 
 from workbench.config import PreprocessConfig
 from workbench.errors import SignatureInputError
+from workbench.intake.cleaning import DEFAULT_CLEANING, CleaningConfig
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
 
 if TYPE_CHECKING:
     from workbench.checkpoint import WeightsCard
+    from workbench.intake.signatures import Intake
 
 
 @dataclass(frozen=True)
@@ -22,16 +25,19 @@ class NormalizedSignature:
     """A signature at each preprocessing stage, for display.
 
     Attributes:
-        original: ``uint8`` (H, W) grey levels as loaded.
+        original: ``uint8`` (H, W) grey levels as loaded (the whole page for a page or PDF).
         grayscale: ``uint8`` (H, W) after eq. 1 (strokes mean 30 / std 10, paper 255).
         image: ``uint8`` (height, width) after eq. 2-5, the network's input.
         record: what was measured on the way.
+        intake: the cleaning steps before eq. 1 and, for a page, where the signature was found
+            (``workbench.intake.signatures.Intake``); None for an in-memory image.
     """
 
     original: np.ndarray
     grayscale: np.ndarray
     image: np.ndarray
     record: PreprocessRecord
+    intake: Intake | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ class Workbench:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
         self.preprocess_config = preprocess_config or PreprocessConfig()
+        self.cleaning: CleaningConfig = DEFAULT_CLEANING  # intake before eq. 1 (issue 14)
         # Without weights, an empty card: no name, no validation, the fallback threshold.
         self.card: WeightsCard = WeightsCard(preprocess=self.preprocess_config)
         if weights is not None:
@@ -185,16 +192,40 @@ class Workbench:
 
         return evidence(self.calibrations, verdict.score, len(verdict.scores))
 
-    def normalize(self, source: ImageSource) -> NormalizedSignature:
-        """Every stage of eq. 1-5 for one signature.
+    def normalize(
+        self,
+        source: ImageSource,
+        *,
+        kind: str = "auto",
+        choice: int = 1,
+        cleaning: CleaningConfig | None = None,
+    ) -> NormalizedSignature:
+        """Intake (cleaning; for a page or PDF, finding the signature) then every stage of
+        eq. 1-5 for one signature.
+
+        Args:
+            source: a file (path or bytes: a signature image, a page, a PDF) or an image in
+                memory (always taken as the signature itself).
+            kind, choice: ``take_signature``'s: ``auto`` / ``signature`` / ``page``, and which
+                candidate of a page (1 = the best).
+            cleaning: the cleaning switches (default: ``self.cleaning``).
 
         Raises:
-            SignatureInputError: for inputs that are not usable signatures.
+            SignatureInputError: for inputs that are not usable signatures or pages.
         """
-        original = load_signature(source, config=self.preprocess_config)
-        grayscale, image, record = normalize_stages(original, config=self.preprocess_config)
+        from workbench.intake.cleaning import clean_signature
+        from workbench.intake.signatures import Intake, take_signature
+
+        cleaning = cleaning or self.cleaning
+        if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+            intake = take_signature(source, kind=kind, choice=choice, cleaning=cleaning)
+        else:
+            loaded = load_signature(source, config=self.preprocess_config)
+            cleaned, steps = clean_signature(loaded, config=cleaning)
+            intake = Intake(cleaned, tuple(steps), None, loaded)
+        grayscale, image, record = normalize_stages(intake.gray, config=self.preprocess_config)
         return NormalizedSignature(
-            original=original, grayscale=grayscale, image=image, record=record
+            original=intake.loaded, grayscale=grayscale, image=image, record=record, intake=intake
         )
 
     def verify(
@@ -203,8 +234,11 @@ class Workbench:
         questioned: ImageSource,
         *,
         threshold: float | None = None,
+        questioned_choice: int = 1,
     ) -> Verdict:
-        """Score ``questioned`` against each reference; decide on the mean score.
+        """Score ``questioned`` against each reference; decide on the mean score. Pages and
+        PDFs are searched (``normalize``); ``questioned_choice`` picks the questioned page's
+        candidate, references from pages use their best one.
 
         Raises:
             SignatureInputError: an input is not a usable signature.
@@ -217,7 +251,7 @@ class Workbench:
         if not references:
             raise SignatureInputError("Give at least one reference signature.")
         refs = np.stack([self.normalize(r).image for r in references])
-        query = self.normalize(questioned).image
+        query = self.normalize(questioned, choice=questioned_choice).image
         scores = verifier_scorer(self.model)(refs, query)
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
@@ -232,7 +266,9 @@ class Workbench:
             questioned=query,
         )
 
-    def explain(self, reference: ImageSource, questioned: ImageSource) -> PairExplanation:
+    def explain(
+        self, reference: ImageSource, questioned: ImageSource, *, questioned_choice: int = 1
+    ) -> PairExplanation:
         """The attention maps and cross-attention matrices of one pair (DESIGN.md, eq. 7-10)."""
         import torch
 
@@ -241,7 +277,7 @@ class Workbench:
         if self.model is None:
             raise ValueError("No verifier weights are loaded.")
         ref = self.normalize(reference).image
-        query = self.normalize(questioned).image
+        query = self.normalize(questioned, choice=questioned_choice).image
         with torch.inference_mode():
             x1, x2 = images_to_tensor(ref).to(self.device), images_to_tensor(query).to(self.device)
             logits, explanation = self.model(x1, x2, explain=True)
