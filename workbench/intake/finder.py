@@ -22,6 +22,8 @@ from workbench.intake.cleaning import CleaningConfig, flatten_illumination
 WORKING_SIDE = 1400
 MAX_CANDIDATES = 6
 SEED_EXTENT, SEED_DENSITY = 1.5, 0.3  # a stroke: this many text heights long, this thin
+GROW_AREA = 40  # full-resolution pixels: not a speck of noise or a grid crossing
+JOIN_DENSITY = 0.35  # printed letters beside a signature are denser than its strokes
 INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
 
 
@@ -83,10 +85,30 @@ def _without_lines(
         wide = cv2.dilate(ink, np.ones(across, np.uint8))
         line = cv2.morphologyEx(wide, cv2.MORPH_OPEN, np.ones(kernel, np.uint8)) & ink
         line = cv2.dilate(line, np.ones(across, np.uint8)) & ink
+        if line.any():
+            # Where a stroke crosses or runs along the line, the ink across the line is
+            # thicker than the line itself: those pixels are the stroke's and stay.
+            runs = _runs_across(ink, vertical=kernel[0] == 1)
+            line &= (runs <= np.median(runs[line > 0]) + 2).astype(np.uint8)
         rest = ink & (1 - line)
         kept &= 1 - line
         kept |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, mend) & line
     return kept, ink & (1 - kept)
+
+
+def _runs_across(ink: np.ndarray, *, vertical: bool) -> np.ndarray:
+    """For each ink pixel, the length of the run of ink through it along columns
+    (``vertical``) or rows; 0 on paper. ``int32`` (H, W)."""
+    image = ink if vertical else ink.T
+    h, w = image.shape
+    edges = np.diff(np.pad(image.astype(np.int8), ((1, 1), (0, 0))), axis=0)
+    starts, ends = np.nonzero(edges.T == 1), np.nonzero(edges.T == -1)
+    lengths = ends[1] - starts[1]
+    steps = np.zeros((h + 1, w), np.int32)
+    np.add.at(steps, (starts[1], starts[0]), lengths)
+    np.add.at(steps, (ends[1], ends[0]), -lengths)
+    runs = np.cumsum(steps, axis=0)[:h]
+    return runs if vertical else runs.T
 
 
 def _components(ink: np.ndarray):
@@ -151,6 +173,7 @@ def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarr
     )
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
+    reach = 2 * max(3, int(round(0.06 * bh))) + 1
     chosen = []
     for i in range(1, count):
         x, y, w, h, area = stats[i]
@@ -159,6 +182,15 @@ def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarr
             chosen.append(i)
     if not chosen:
         return (x0, y0, min(width, x1), min(height, y1)), np.ones((bh, bw), bool)
+    # A stroke's loop below the line it is signed on, cut off by the line's removal: a piece
+    # within a few pixels of the chosen ones and under them.
+    near = cv2.dilate(np.isin(labels, chosen).astype(np.uint8), np.ones((reach, reach), np.uint8))
+    left = min(stats[i, 0] for i in chosen)
+    right = max(stats[i, 0] + stats[i, 2] for i in chosen)
+    for i in np.unique(labels[near > 0]):
+        x, y, w, h, area = stats[i]
+        if i and i not in chosen and area >= GROW_AREA and x >= left and x + w <= right:
+            chosen.append(i)
     bx0 = min(stats[i, 0] for i in chosen)
     by0 = min(stats[i, 1] for i in chosen)
     bx1 = max(stats[i, 0] + stats[i, 2] for i in chosen)
@@ -224,13 +256,17 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
         y0 = min(boxes[g][1] for g in group)
         x1 = max(boxes[g][2] for g in group)
         y1 = max(boxes[g][3] for g in group)
-        x0, y0, x1, y1 = _complete((x0, y0, x1, y1), keep & (h >= 0.5 * unit), (x, y, w, h), unit)
+        joinable = keep & (h >= 0.5 * unit) & ((density <= JOIN_DENSITY) | (h >= 1.8 * unit))
+        x0, y0, x1, y1 = _complete((x0, y0, x1, y1), joinable, (x, y, w, h), unit)
         inside = keep & (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
         members = np.nonzero(inside)[0]
         strokes = float(sum(extent[seeds[g]] for g in group)) / unit
         heights = h[members].astype(float)
         irregular = np.std(heights) / max(np.mean(heights), 1.0)
         score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
+        edge = 0.01 * max(small.shape)
+        if min(x0, y0) <= edge or x1 >= small.shape[1] - edge or y1 >= small.shape[0] - edge:
+            continue  # the page's own edge or the desk around it, in a photo
         core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
         box, mask = _refine(gray, core)
         candidates.append(Candidate(box, float(score), mask))
