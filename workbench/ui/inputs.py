@@ -51,3 +51,18 @@ def drawing_to_file(value) -> str | None:
     if not path.exists():
         path.write_bytes(data)
     return str(path)
+
+
+def intake_view(intake, max_side: int = 1000) -> np.ndarray:
+    """The file as loaded (a signature image or a whole page), at most ``max_side`` pixels on
+    its long side, RGB, with the box the signature was taken from drawn in red on a page."""
+    import cv2
+
+    image = intake.loaded
+    scale = min(1.0, max_side / max(image.shape))
+    shown = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    shown = cv2.cvtColor(shown, cv2.COLOR_GRAY2RGB)
+    if intake.found is not None:
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in intake.found.candidate.box)
+        cv2.rectangle(shown, (x0, y0), (x1, y1), (220, 30, 30), max(2, int(4 * scale)))
+    return shown

@@ -10,11 +10,14 @@ import gradio as gr
 
 from workbench.config import EXAMPLES_DIR
 from workbench.errors import SignatureInputError
+from workbench.intake.documents import SEARCHED_PAGES
+from workbench.intake.signatures import search_document
 from workbench.ui.gpu import on_gpu
-from workbench.ui.inputs import drawing_to_file, file_paths
+from workbench.ui.inputs import drawing_to_file, file_paths, intake_view
 from workbench.ui.wiring import bind
 from workbench.verification.evidence import evidence_markdown
 from workbench.verification.examples import examples_label, load_rows, load_share
+from workbench.verification.report import intake_note
 from workbench.verification.views import (
     DEFAULT_METHOD,
     METHODS,
@@ -95,19 +98,27 @@ def verify(
     threshold,
     drawn_reference=None,
     drawn_questioned=None,
+    candidate=1,
 ):
-    """The verdict, the given and normalized images and the per-reference scores (``/verify``)."""
+    """The verdict, the given and normalized images and the per-reference scores (``/verify``).
+    A page or PDF is searched for signatures: references use the best candidate, the
+    questioned signature the ``candidate``-th (1 = best; ``/find_signatures`` lists them)."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
     try:
-        verdict = workbench.verify(paths, questioned, threshold=threshold)
+        verdict = workbench.verify(
+            paths, questioned, threshold=threshold, questioned_choice=_candidate(candidate)
+        )
     except (SignatureInputError, ValueError) as error:
         raise gr.Error(str(error)) from None
     table = [
-        [Path(p).name, f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
-        for p, s in zip(paths, verdict.scores)
+        [Path(p).name, intake_note(i), f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
+        for p, i, s in zip(paths, verdict.intakes, verdict.scores)
     ]
     gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
-    originals = [(path, f"reference {i + 1}: {Path(path).name}") for i, path in enumerate(paths)]
+    originals = [
+        (intake_view(intake), f"reference {i + 1}: {Path(path).name}")
+        for i, (path, intake) in enumerate(zip(paths, verdict.intakes))
+    ]
     return (
         _verdict_markdown(
             verdict,
@@ -118,10 +129,43 @@ def verify(
         ),
         originals,
         gallery,
-        questioned,
+        intake_view(verdict.intakes[-1]),
         verdict.questioned,
         table,
     )
+
+
+def _candidate(value) -> int:
+    try:
+        number = int(value or 1)
+    except (TypeError, ValueError):
+        raise gr.Error("The candidate must be a whole number, 1 for the best.") from None
+    if number < 1:
+        raise gr.Error("The candidate must be 1 (the best) or more.")
+    return number
+
+
+def find_signatures(questioned):
+    """The candidate signatures on the questioned page or PDF, best first
+    (``/find_signatures``): a gallery of crops and a table of where each lies."""
+    uploaded = file_paths(questioned)
+    if not uploaded:
+        raise gr.Error("Upload the questioned page (image or PDF) first.")
+    try:
+        found = search_document(uploaded[0])
+    except SignatureInputError as error:
+        raise gr.Error(str(error)) from None
+    gallery = [(f.crop, f.label()) for f in found]
+    rows = [
+        [f.rank, f.page.number, *f.candidate.box, f"{f.candidate.score:.2f}", f.page.sha256[:16]]
+        for f in found
+    ]
+    return gallery, rows, 1
+
+
+def pick_candidate(event: gr.SelectData) -> int:
+    """The candidate number of the gallery item clicked."""
+    return int(event.index) + 1
 
 
 def explain(
@@ -131,11 +175,14 @@ def explain(
     method=DEFAULT_METHOD,
     drawn_reference=None,
     drawn_questioned=None,
+    candidate=1,
 ):
     """Heatmaps, cross-attention and attribution for the first reference (``/explain``)."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
     try:
-        return explanation_views(workbench, paths[0], questioned, method)
+        return explanation_views(
+            workbench, paths[0], questioned, method, questioned_choice=_candidate(candidate)
+        )
     except (SignatureInputError, ValueError) as error:
         raise gr.Error(str(error)) from None
 
@@ -148,11 +195,13 @@ def report(
     method=DEFAULT_METHOD,
     drawn_reference=None,
     drawn_questioned=None,
+    candidate=1,
 ):
     """The path of the examiner's self-contained HTML report (``/report``)."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
     try:
-        return str(examiner_report(workbench, paths, questioned, threshold, method))
+        choice = _candidate(candidate)
+        return str(examiner_report(workbench, paths, questioned, threshold, method, choice))
     except (SignatureInputError, ValueError) as error:
         raise gr.Error(str(error)) from None
 
@@ -180,17 +229,17 @@ def create_tab(workbench: Workbench) -> None:
         )
         with gr.Row():
             references = gr.File(
-                label="Reference signature(s)",
+                label="Reference signature(s): crops, pages or PDFs",
                 file_count="multiple",
-                file_types=["image"],
+                file_types=["image", ".pdf"],
                 elem_id="v-refs",
             )
             # gr.File keeps the uploaded bytes as they are, so the report's SHA-256 is the
             # examiner's file's.
             questioned = gr.File(
-                label="Questioned signature",
+                label="Questioned signature: a crop, a page or a PDF",
                 file_count="single",
-                file_types=["image"],
+                file_types=["image", ".pdf"],
                 elem_id="v-questioned",
             )
         rows = load_rows(EXAMPLES)
@@ -216,6 +265,33 @@ def create_tab(workbench: Workbench) -> None:
                     canvas_size=(600, 240),
                     elem_id="v-draw-questioned",
                 )
+        with gr.Accordion("The questioned signature is on a page or in a PDF", open=False):
+            gr.Markdown(
+                "A scanned page, a photo of a document or a PDF (its first "
+                f"{SEARCHED_PAGES} pages) is searched for handwriting; printed text, ruled "
+                "lines, boxes and round stamps are passed over. The best candidate is used "
+                "unless you pick another below. References given as pages use their best "
+                "candidate. Where each signature was taken from (page, box, the file's "
+                "SHA-256) is recorded in the report."
+            )
+            with gr.Row():
+                find_button = gr.Button("Find signatures on the questioned file", elem_id="v-find")
+                candidate = gr.Number(
+                    value=1,
+                    precision=0,
+                    minimum=1,
+                    label="Candidate used as the questioned signature (1 = best; click one below)",
+                    elem_id="v-candidate",
+                )
+            candidates = gr.Gallery(
+                label="Candidates, best first", columns=4, height=220, elem_id="v-candidates"
+            )
+            candidate_table = gr.Dataframe(
+                headers=["#", "page", "x0", "y0", "x1", "y1", "score", "file SHA-256 (start)"],
+                label="Where each candidate lies (pixels of the page)",
+                interactive=False,
+                elem_id="v-candidate-table",
+            )
         default = workbench.threshold
         threshold = gr.Slider(
             0.0,
@@ -233,8 +309,8 @@ def create_tab(workbench: Workbench) -> None:
                 label="References as given", columns=4, height=240, elem_id="v-ref-orig"
             )
             query_original = gr.Image(
-                label="Questioned as given",
-                type="filepath",
+                label="Questioned as given (a page: the box the signature was taken from)",
+                type="numpy",
                 interactive=False,
                 height=240,
                 elem_id="v-query-orig",
@@ -251,7 +327,7 @@ def create_tab(workbench: Workbench) -> None:
                 elem_id="v-query-norm",
             )
         scores = gr.Dataframe(
-            headers=["reference", "score", "this reference alone"],
+            headers=["reference", "signature taken from", "score", "this reference alone"],
             label="Per-reference scores",
             interactive=False,
             elem_id="v-scores",
@@ -299,21 +375,28 @@ def create_tab(workbench: Workbench) -> None:
             queue=False,
         )
         # on_gpu wraps what Gradio calls, as it did the closures: the bound handler.
+        find_button.click(
+            find_signatures,
+            inputs=questioned,
+            outputs=[candidates, candidate_table, candidate],
+            api_name="find_signatures",
+        )
+        candidates.select(pick_candidate, outputs=candidate, api_name=False, queue=False)
         run.click(
             on_gpu(bind(verify, workbench)),
-            inputs=[references, questioned, threshold] + drawings,
+            inputs=[references, questioned, threshold] + drawings + [candidate],
             outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores],
             api_name="verify",
         )
         explain_button.click(
             on_gpu(bind(explain, workbench)),
-            inputs=[references, questioned, method] + drawings,
+            inputs=[references, questioned, method] + drawings + [candidate],
             outputs=[heatmaps, cross, attribution_image],
             api_name="explain",
         )
         report_button.click(
             on_gpu(bind(report, workbench)),
-            inputs=[references, questioned, threshold, method] + drawings,
+            inputs=[references, questioned, threshold, method] + drawings + [candidate],
             outputs=report_file,
             api_name="report",
         )

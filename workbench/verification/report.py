@@ -260,6 +260,33 @@ def _evidence_section(workbench: Workbench, verdict: Verdict, references: int) -
     return evidence_html(workbench.evidence(verdict), references, warnings)
 
 
+def intake_note(intake) -> str:
+    """Where a signature was taken from: the whole image, or page, box and candidate rank."""
+    if intake is None or intake.found is None:
+        return "the whole image"
+    found = intake.found
+    x0, y0, x1, y1 = found.candidate.box
+    of = f" of {found.page.pages_in_file}" if found.page.pages_in_file > 1 else ""
+    return f"page {found.page.number}{of}, box ({x0}, {y0})-({x1}, {y1}), candidate {found.rank}"
+
+
+def _cleaning_note(normalized) -> str:
+    """The cleaning stages that changed an input before eq. 1, or that none did."""
+    done = [
+        f"{label}: {step.name} ({step.detail})"
+        for label, norm in zip(
+            [f"reference {i + 1}" for i in range(len(normalized) - 1)] + ["questioned"],
+            normalized,
+        )
+        if norm.intake is not None
+        for step in norm.intake.steps
+        if step.applied
+    ]
+    if not done:
+        return "<p>Cleaning before eq. 1 changed none of the inputs.</p>"
+    return "<p>Cleaning before eq. 1: " + html.escape("; ".join(done)) + ".</p>"
+
+
 def build_report(
     workbench: Workbench,
     references: Sequence[str | Path],
@@ -272,6 +299,7 @@ def build_report(
     explained_reference: int = 0,
     generated_at: datetime | None = None,
     max_original_side: int = 1600,
+    questioned_choice: int = 1,
 ) -> str:
     """The report as one HTML string.
 
@@ -286,6 +314,8 @@ def build_report(
         generated_at: time stamp shown (UTC; naive times are taken as UTC); default now.
         max_original_side: originals larger than this are embedded downscaled (hashes are of
             the files as given).
+        questioned_choice: the questioned page's candidate the verdict used (1 = the best);
+            where each signature was taken from (page, box) is recorded.
 
     Raises:
         ValueError: a file is missing, or the counts or shapes do not match the verdict.
@@ -309,7 +339,8 @@ def build_report(
     when = _utc(generated_at)
     card = workbench.card
     names = [p.name for p in paths]
-    normalized = [workbench.normalize(p) for p in [*paths, query_path]]
+    normalized = [workbench.normalize(p) for p in paths]
+    normalized.append(workbench.normalize(query_path, choice=questioned_choice))
     images = list(verdict.references) or [n.image for n in normalized[:-1]]
     query_image = verdict.questioned if verdict.questioned is not None else normalized[-1].image
 
@@ -318,8 +349,9 @@ def build_report(
     )
     rows = "".join(
         f'<tr><td>{i + 1}</td><td>{html.escape(name)}</td><td class="hash">{file_sha256(path)}</td>'
+        f"<td>{html.escape(intake_note(norm.intake))}</td>"
         f"<td>{score:.4f}</td><td>{'accept' if score >= verdict.threshold else 'reject'}</td></tr>"
-        for i, (name, path, score) in enumerate(zip(names, paths, verdict.scores))
+        for i, (name, path, norm, score) in enumerate(zip(names, paths, normalized, verdict.scores))
     )
     figures = []
     for label, name, norm, image in [
@@ -379,9 +411,14 @@ def build_report(
         _evidence_section(workbench, verdict, len(paths)),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
-        "<th>score</th><th>this reference alone</th></tr>" + rows + "</table>",
+        "<th>signature taken from</th><th>score</th><th>this reference alone</th></tr>"
+        + rows
+        + "</table>",
         f"<p>Questioned file: <code>{html.escape(query_path.name)}</code>, "
-        f'SHA-256 <span class="hash">{file_sha256(query_path)}</span></p>',
+        f'SHA-256 <span class="hash">{file_sha256(query_path)}</span>; signature taken from '
+        f"<span id='questioned-source'>{html.escape(intake_note(normalized[-1].intake))}"
+        "</span>.</p>",
+        _cleaning_note(normalized),
         "<h2>Images</h2>",
         *figures,
     ]

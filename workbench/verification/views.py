@@ -25,26 +25,31 @@ DEFAULT_METHOD = "Integrated Gradients"
 
 
 def _explanation(
-    workbench: Workbench, reference: str, questioned: str, method: str
+    workbench: Workbench, reference: str, questioned: str, method: str, questioned_choice: int = 1
 ) -> tuple[PairExplanation, np.ndarray]:
     """The pair's attention maps and the captum attribution (log-odds) on the questioned image:
     (explanation, (H, W) float32 saliency in 0..1). ``method`` is a key of ``METHODS``."""
     if method not in METHODS:
         raise ValueError(f"Unknown attribution method {method!r}: choose one of {list(METHODS)}.")
-    result = workbench.explain(reference, questioned)
+    result = workbench.explain(reference, questioned, questioned_choice=questioned_choice)
     attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
     return result, attribution.attribute(result.reference, result.questioned)
 
 
 def explanation_views(
-    workbench: Workbench, reference: str, questioned: str, method: str = DEFAULT_METHOD
+    workbench: Workbench,
+    reference: str,
+    questioned: str,
+    method: str = DEFAULT_METHOD,
+    *,
+    questioned_choice: int = 1,
 ) -> tuple[list[tuple[np.ndarray, str]], Figure | None, np.ndarray]:
     """What the Explain button shows: (heatmap overlays (H, W, 3) uint8 with captions, the
     cross-attention figure or None, the attribution overlay (H, W, 3) uint8).
 
     Raises SignatureInputError / ValueError.
     """
-    result, saliency = _explanation(workbench, reference, questioned, method)
+    result, saliency = _explanation(workbench, reference, questioned, method, questioned_choice)
     overlays = []
     for i, maps in enumerate(result.block_maps, start=1):
         if maps is None:
@@ -64,11 +69,15 @@ def examiner_report(
     questioned: str,
     threshold: float,
     method: str = DEFAULT_METHOD,
+    questioned_choice: int = 1,
 ) -> Path:
     """The examiner's HTML report of the comparison, written to a new temporary folder (the
-    explanation is of the first reference). Raises SignatureInputError / ValueError."""
-    verdict = workbench.verify(paths, questioned, threshold=threshold)
-    result, saliency = _explanation(workbench, paths[0], questioned, method)
+    explanation is of the first reference; ``questioned_choice``: the questioned page's
+    candidate). Raises SignatureInputError / ValueError."""
+    verdict = workbench.verify(
+        paths, questioned, threshold=threshold, questioned_choice=questioned_choice
+    )
+    result, saliency = _explanation(workbench, paths[0], questioned, method, questioned_choice)
     folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
     return write_report(
         folder,
@@ -79,4 +88,5 @@ def examiner_report(
         explanation=result,
         attribution=saliency,
         attribution_method=METHODS[method],
+        questioned_choice=questioned_choice,
     )

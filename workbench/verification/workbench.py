@@ -70,6 +70,8 @@ class Verdict:
         threshold: scores at or above it are accepted as genuine.
         genuine: ``score >= threshold``.
         references, questioned: the normalized ``uint8`` images that were scored.
+        intakes: what intake did to each file, references first, then the questioned one
+            (``Intake``: cleaning steps, where on a page the signature was found).
     """
 
     scores: tuple[float, ...]
@@ -78,6 +80,7 @@ class Verdict:
     genuine: bool
     references: tuple[np.ndarray, ...] = ()
     questioned: np.ndarray | None = None
+    intakes: tuple = ()
 
 
 def validation_rates(card: WeightsCard, threshold: float) -> dict | None:
@@ -250,8 +253,10 @@ class Workbench:
             raise ValueError("No verifier weights are loaded.")
         if not references:
             raise SignatureInputError("Give at least one reference signature.")
-        refs = np.stack([self.normalize(r).image for r in references])
-        query = self.normalize(questioned, choice=questioned_choice).image
+        given = [self.normalize(r) for r in references]
+        given.append(self.normalize(questioned, choice=questioned_choice))
+        refs = np.stack([g.image for g in given[:-1]])
+        query = given[-1].image
         scores = verifier_scorer(self.model)(refs, query)
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
@@ -264,6 +269,7 @@ class Workbench:
             genuine=mean >= cut,
             references=tuple(refs),
             questioned=query,
+            intakes=tuple(g.intake for g in given),
         )
 
     def explain(
