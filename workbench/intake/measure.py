@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from workbench.errors import SignatureInputError
 from workbench.intake.documents import load_pages
 from workbench.intake.finder import find_signatures
-from workbench.intake.signatures import take_signature
 
 REFERENCES = 5
 
@@ -79,10 +79,11 @@ def measure_pages(
                 item["seed"], writer=item["writer"], genuine=4 + REFERENCES, forgeries=0
             )
             references = genuine[4:]
-            clean = workbench.verify(references, genuine[item["sample"]]).score
-            taken = take_signature(path, kind="page").gray
-            row["score_clean"] = clean
-            row["score_page"] = workbench.verify(references, taken).score
+            row["score_clean"] = workbench.verify(references, genuine[item["sample"]]).score
+            try:  # the page file itself, as the app takes it (auto: searched as a page)
+                row["score_page"] = workbench.verify(references, path).score
+            except SignatureInputError as error:
+                row["error"] = str(error)
         rows.append(row)
     return _report(rows, iou, folder)
 
@@ -99,8 +100,13 @@ def _report(rows: list[dict], iou: float, folder: Path) -> dict:
             "find_seconds": _summary([r["find_s"] for r in selected]),
             "decode_and_find_seconds": _summary([r["decode_find_s"] for r in selected]),
         }
+        failed = [r for r in selected if "error" in r]
+        if failed:
+            out["verification_errors"] = len(failed)
         if "score_clean" in selected[0]:
-            diffs = [abs(r["score_page"] - r["score_clean"]) for r in selected]
+            # A page the app cannot verify counts as the largest possible difference.
+            diffs = [abs(r["score_page"] - r["score_clean"]) if "error" not in r else 1.0
+                     for r in selected]  # fmt: skip
             out["score_difference"] = _summary(diffs)
             out["score_difference"]["median"] = float(statistics.median(diffs))
         return out

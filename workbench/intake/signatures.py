@@ -76,8 +76,8 @@ class Intake:
 
 
 def cut_out(gray: np.ndarray, candidate: Candidate, *, margin: float = 0.1) -> np.ndarray:
-    """The candidate's box with ``margin`` (share of its larger side) around it; pixels that are
-    not the candidate's own ink become the local paper grey level."""
+    """The candidate's box with ``margin`` (share of its larger side) around it, its light
+    flattened (paper 255); pixels that are not the candidate's own ink become paper."""
     x0, y0, x1, y1 = candidate.box
     pad = int(round(margin * max(x1 - x0, y1 - y0)))
     h, w = gray.shape
@@ -87,9 +87,12 @@ def cut_out(gray: np.ndarray, candidate: Candidate, *, margin: float = 0.1) -> n
     keep[
         y0 - Y0 : y0 - Y0 + candidate.mask.shape[0], x0 - X0 : x0 - X0 + candidate.mask.shape[1]
     ] = candidate.mask
-    paper = estimate_background(region)
-    region[~keep] = np.clip(paper[~keep] + 0.5, 0, 255).astype(np.uint8)
-    return region
+    # The paper under the ink (a photo's grey, uneven light) is divided out: white paper, as
+    # in the scans the verifier was trained on.
+    paper = np.maximum(estimate_background(region), 1.0)
+    flat = region.astype(np.float32) * 255.0 / paper
+    flat[~keep] = 255.0
+    return np.clip(flat + 0.5, 0, 255).astype(np.uint8)
 
 
 def search_pages(document: list[Page]) -> list[FoundSignature]:
