@@ -248,3 +248,30 @@ def test_gradio_client_api(app_url):
     assert "alpha (eq. 4)" in [row[0] for row in record["data"]]
     assert len(cleaning) == 4  # the four cleaning stages, each shown
     assert ["signature taken from", "the whole image"] in record["data"]
+
+
+def test_a_signature_on_a_photographed_page_is_found_and_verified(app_url):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    page = handle_file(str(EXAMPLES / "page_writer1_genuine_3.jpg"))
+    gallery, table, candidate = client.predict(page, api_name="/find_signatures")
+    assert len(gallery) >= 1 and candidate == 1
+    assert table["data"][0][:2] == [1, 1]  # best candidate, page 1
+    refs = [handle_file(str(EXAMPLES / f"writer1_genuine_{i}.png")) for i in (1, 2)]
+    verdict, _, _, original, normalized, rows = client.predict(
+        references=refs, questioned=page, threshold=0.5, candidate=1, api_name="/verify"
+    )
+    assert "Score" in verdict and normalized and original
+    assert all(row[1] == "the whole image" for row in rows["data"])
+    report = Path(
+        client.predict(
+            references=refs, questioned=page, threshold=0.5, candidate=1, api_name="/report"
+        )
+    ).read_text(encoding="utf-8")
+    assert (
+        "page 1, box (" in report and file_sha256(EXAMPLES / "page_writer1_genuine_3.jpg") in report
+    )
+    crop = client.predict(handle_file(str(EXAMPLES / "writer1_genuine_1.png")),
+                           api_name="/find_signatures")  # fmt: skip
+    assert len(crop[0]) >= 1  # a crop is a page with one signature on it

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     "questioned": f"writer{slot}_{row['questioned']}.png",
                 }
             )
+    write_page_example(out)
     right = [all(r["verdict_genuine"] == r["expected_genuine"] for r in w) for w in decided]
     accepted = [w[0]["verdict_genuine"] for w in decided]
     rejected = [not w[1]["verdict_genuine"] for w in decided]
@@ -119,6 +120,23 @@ def main(argv: list[str] | None = None) -> int:
     (out / "examples.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("rows", "drawn")}))
     return 0
+
+
+PAGE_EXAMPLE = "page_writer1_genuine_3.jpg"
+
+
+def write_page_example(out: Path) -> Path:
+    """``writer1_genuine_3`` signed on a synthetic document and photographed (issue 14), for
+    the Preprocess and Verify tabs' page examples."""
+    import cv2
+
+    from workbench.data.pages import document_with
+
+    signature = np.asarray(Image.open(out / "writer1_genuine_3.png").convert("L"))
+    image, _ = document_with(signature, seed=0, dpi=150, photo=True)
+    path = out / PAGE_EXAMPLE
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return path
 
 
 if __name__ == "__main__":

@@ -76,10 +76,10 @@ def _text_line(page, x, y, rng, font, height_px, width_px, colour=(35, 35, 35)) 
         cv2.putText(page, " ".join(words), (x, y), font, scale, colour, thickness, cv2.LINE_AA)
 
 
-def _signature_ink(writer: int, sample: int, seed: int, width_px: int) -> np.ndarray:
-    """The generator's genuine signature as ink opacity 0..1, scaled to ``width_px`` wide."""
-    genuine, _ = sample_writer(seed, writer=writer, genuine=sample + 1, forgeries=0)
-    image = genuine[sample].astype(np.float32)
+def signature_ink(signature: np.ndarray, width_px: int) -> np.ndarray:
+    """A grey signature image (dark ink on light paper) as ink opacity 0..1, cropped to its ink
+    and scaled to ``width_px`` wide."""
+    image = np.asarray(signature, dtype=np.float32)
     paper = float(np.percentile(image, 90))
     # Paper texture and sensor noise stay behind: only what is clearly ink is pasted.
     ink = np.clip(((paper - image) / max(paper, 1.0) - 0.12) / 0.88, 0.0, 1.0)
@@ -115,10 +115,10 @@ def _stamp(rng, dpi: int, colour) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_page(
-    spec: PageSpec, rng: np.random.Generator, seed: int
+    spec: PageSpec, rng: np.random.Generator, signature: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The clean page (RGB ``uint8`` (H, W, 3)) and the signature's ink mask (``uint8`` (H, W),
-    255 where its ink opacity exceeds 0.25)."""
+    """The clean page (RGB ``uint8`` (H, W, 3)) with ``signature`` (a grey image) signed on
+    it, and the signature's ink mask (``uint8`` (H, W), 255 where its opacity exceeds 0.25)."""
     dpi = spec.dpi
     width, height = _mm(A4_MM[0], dpi), _mm(A4_MM[1], dpi)
     paper = rng.uniform(236, 252)
@@ -181,7 +181,7 @@ def render_page(
         y += int(text_h * rng.uniform(1.9, 2.3)) + (int(text_h * 2) if rng.random() < 0.12 else 0)
     # The signature block.
     sig_w = _mm(rng.uniform(38, 62), dpi)
-    ink = _signature_ink(spec.writer, spec.sample, seed, sig_w)
+    ink = signature_ink(signature, sig_w)
     sh, sw = ink.shape
     x0 = (
         margin + int(rng.uniform(0, 0.45) * (width - 2 * margin - sw - _mm(30, dpi))) + _mm(25, dpi)
@@ -304,6 +304,18 @@ def page_spec(rng: np.random.Generator, *, dpi: int, writers: int) -> PageSpec:
     )
 
 
+def document_with(
+    signature: np.ndarray, seed: int, *, dpi: int = 150, photo: bool = True
+) -> tuple[np.ndarray, list[int]]:
+    """One synthetic document with ``signature`` signed on it on a line, a stamp beside it,
+    photographed (or scanned): (RGB ``uint8`` image, the signature's box)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 14, 1]))
+    spec = PageSpec(dpi=dpi, photo=photo, writer=-1, sample=-1, layout="line", ruled="none",
+                    stamp=True, table=True)  # fmt: skip
+    clean, mask = render_page(spec, rng, signature)
+    return degrade(clean, mask, rng, photo=photo)
+
+
 def generate_pages(
     out_dir: str | Path,
     *,
@@ -330,7 +342,8 @@ def generate_pages(
     for i in tqdm(range(pages), desc="synthetic pages", disable=not progress):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 14, i, 0]))
         spec = page_spec(rng, dpi=dpi, writers=writers)
-        clean, mask = render_page(spec, rng, seed)
+        genuine, _ = sample_writer(seed, writer=spec.writer, genuine=spec.sample + 1, forgeries=0)
+        clean, mask = render_page(spec, rng, genuine[spec.sample])
         image, box = degrade(clean, mask, rng, photo=spec.photo)
         name = f"page_{i + 1:04d}.jpg"
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

@@ -141,6 +141,7 @@ def create_tab(workbench: Workbench) -> None:
         )
         button = gr.Button("Normalize", variant="primary", elem_id="pp-run")
         examples = sorted(str(p) for p in EXAMPLES.glob("*.png"))
+        examples += [str(p) for p in EXAMPLES.glob("page_*.jpg")]  # a photographed document
         if examples:
             gr.Examples(examples=examples, inputs=source, label="Synthetic examples")
         button.click(

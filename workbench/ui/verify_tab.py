@@ -249,6 +249,14 @@ def create_tab(workbench: Workbench) -> None:
                 inputs=[references, questioned],
                 label=examples_label(rows, load_share(EXAMPLES)),
             )
+        page_example = EXAMPLES / "page_writer1_genuine_3.jpg"
+        if rows and page_example.is_file():
+            gr.Examples(
+                examples=[[rows[0]["references"], str(page_example)]],
+                inputs=[references, questioned],
+                label="A questioned signature on a photographed document (synthetic): the "
+                "page is searched for the signature",
+            )
         with gr.Accordion("Or draw the signatures", open=False):
             with gr.Row():
                 drawn_reference = gr.Sketchpad(
