@@ -22,6 +22,7 @@ from workbench.intake.cleaning import CleaningConfig, flatten_illumination
 WORKING_SIDE = 1400
 MAX_CANDIDATES = 6
 SEED_EXTENT, SEED_DENSITY = 1.5, 0.3  # a stroke: this many text heights long, this thin
+RIM_TOLERANCE, RIM_INKED = 7, 0.8  # a stamp's rim: inked within 3 px all round
 GROW_AREA = 40  # full-resolution pixels: not a speck of noise or a grid crossing
 JOIN_DENSITY = 0.35  # printed letters beside a signature are denser than its strokes
 INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
@@ -200,6 +201,27 @@ def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarr
     return (int(rx0 + bx0), int(ry0 + by0), int(rx0 + bx1), int(ry0 + by1)), mask
 
 
+def _circles(ink: np.ndarray, unit: float) -> list[tuple[float, float, float]]:
+    """Round stamps: circles 4 to 16 text heights across whose rim is inked nearly all round
+    (a Hough transform at half the working size, each circle checked on 120 points of its rim
+    at the working size)."""
+    half = cv2.resize(ink * 255, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    found = cv2.HoughCircles(
+        cv2.GaussianBlur(half, (3, 3), 1.0), cv2.HOUGH_GRADIENT, dp=1,
+        minDist=2 * unit, param1=100, param2=25,
+        minRadius=int(unit), maxRadius=int(4 * unit),
+    )  # fmt: skip
+    rings = []
+    near = cv2.dilate(ink, np.ones((RIM_TOLERANCE, RIM_TOLERANCE), np.uint8))
+    angles = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    for cx, cy, r in [] if found is None else 2 * found.reshape(-1, 3):
+        xs = np.clip((cx + r * np.cos(angles)).astype(int), 0, ink.shape[1] - 1)
+        ys = np.clip((cy + r * np.sin(angles)).astype(int), 0, ink.shape[0] - 1)
+        if near[ys, xs].mean() >= RIM_INKED:
+            rings.append((float(cx), float(cy), float(r)))
+    return rings
+
+
 def _groups(boxes: list, gap: float, reach: float) -> list[list[int]]:
     """Union of boxes that overlap vertically and lie within ``gap`` x their height or
     ``reach`` pixels apart, whichever is more."""
@@ -238,35 +260,45 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
     small, scale = _working(gray)
     # Lines at least 6% of the page's long side: ruled lines, box sides, table rules, never
     # the arc of a stamp's ring.
-    ink, lines = _without_lines(_ink(small), max(25, int(0.06 * max(small.shape))))
+    raw = _ink(small)
+    ink, lines = _without_lines(raw, max(25, int(0.06 * max(small.shape))))
     labels, stats, keep = _components(ink)
     unit = text_height(stats, keep)
     x, y, w, h, area = (stats[:, i].astype(int) for i in range(5))
     for i in np.nonzero(keep & (h >= 3 * unit))[0]:
         if _is_ring(labels, i, (x[i], y[i], w[i], h[i])):  # a stamp, and the words inside it
             keep &= ~((x >= x[i]) & (y >= y[i]) & (x + w <= x[i] + w[i]) & (y + h <= y[i] + h[i]))
+    # A ring that ruled lines cut into arcs is still a circle: found on the ink before the
+    # lines were removed.
+    for cx, cy, r in _circles(raw, unit):
+        inside = np.hypot(x + w / 2 - cx, y + h / 2 - cy) <= 1.1 * r
+        keep &= ~inside
     # Handwriting: thin strokes that run long in units of the printed letters' height.
     density = area / np.maximum(w * h, 1)
     extent = np.maximum(w, h)
     seeds = np.nonzero(keep & (extent >= SEED_EXTENT * unit) & (density <= SEED_DENSITY))[0]
     boxes = [(x[i], y[i], x[i] + w[i], y[i] + h[i]) for i in seeds]
-    candidates = []
+    joinable = keep & (h >= 0.5 * unit) & ((density <= JOIN_DENSITY) | (h >= 1.8 * unit))
+    regions = []  # (completed box, the seeds' total extent in text heights)
     for group in _groups(boxes, gap=1.6, reach=4 * unit):
-        x0 = min(boxes[g][0] for g in group)
-        y0 = min(boxes[g][1] for g in group)
-        x1 = max(boxes[g][2] for g in group)
-        y1 = max(boxes[g][3] for g in group)
-        joinable = keep & (h >= 0.5 * unit) & ((density <= JOIN_DENSITY) | (h >= 1.8 * unit))
-        x0, y0, x1, y1 = _complete((x0, y0, x1, y1), joinable, (x, y, w, h), unit)
-        inside = keep & (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
-        members = np.nonzero(inside)[0]
+        grouped = tuple(f(boxes[g][k] for g in group) for k, f in enumerate((min, min, max, max)))
         strokes = float(sum(extent[seeds[g]] for g in group)) / unit
-        heights = h[members].astype(float)
-        irregular = np.std(heights) / max(np.mean(heights), 1.0)
-        score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
-        edge = 0.01 * max(small.shape)
+        regions.append((_complete(grouped, joinable, (x, y, w, h), unit), strokes))
+    # Completed regions that now lie close (two halves of a name, joined through the small
+    # pieces between them) are one candidate.
+    merged = []
+    for group in _groups([r[0] for r in regions], gap=1.6, reach=4 * unit):
+        box = tuple(f(regions[g][0][k] for g in group) for k, f in enumerate((min, min, max, max)))
+        merged.append((box, sum(regions[g][1] for g in group)))
+    candidates = []
+    edge = 0.01 * max(small.shape)
+    for (x0, y0, x1, y1), strokes in merged:
         if min(x0, y0) <= edge or x1 >= small.shape[1] - edge or y1 >= small.shape[0] - edge:
             continue  # the page's own edge or the desk around it, in a photo
+        inside = keep & (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
+        heights = h[np.nonzero(inside)[0]].astype(float)
+        irregular = np.std(heights) / max(np.mean(heights), 1.0)
+        score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
         core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
         box, mask = _refine(gray, core)
         candidates.append(Candidate(box, float(score), mask))
