@@ -198,3 +198,20 @@ def test_the_pages_command_and_the_bench_measure_finding(tmp_path, capsys):
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["all"]["pages"] == 3 and 0 <= result["all"]["top_hit_rate"] <= 1
     assert result["all"]["find_seconds"]["max"] > 0 and "score_difference" not in result["all"]
+
+
+@pytest.mark.parametrize("corpus", ["BHSig260-Bengali", "BHSig260-Hindi"])
+def test_clean_bhsig_scans_pass_cleaning_unchanged(corpus):
+    from conftest import real_data
+
+    from workbench.preprocess import load_signature
+
+    files = sorted(p for p in real_data(corpus).rglob("*") if p.suffix.lower() in
+                   {".png", ".tif", ".tiff", ".jpg", ".bmp", ".webp"})  # fmt: skip
+    assert files
+    chosen = [files[i] for i in np.random.default_rng(0).permutation(len(files))[:60]]
+    for path in chosen:
+        image = load_signature(path)
+        before = normalize_stages(image)[1].astype(int)
+        after = normalize_stages(clean_signature(image)[0])[1].astype(int)
+        assert np.abs(before - after).max() <= 2, path.name
