@@ -159,11 +159,15 @@ def _complete(box, candidates: np.ndarray, geometry, unit: float) -> tuple[int, 
         x1, y1 = max(x1, (x + w)[near].max()), max(y1, (y + h)[near].max())
 
 
-def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def _refine(
+    gray: np.ndarray, core, pieces: np.ndarray | None = None
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The region's box and ink at the page's own resolution: around the ``core`` box found at
     working size, lines are removed again (thin here, so strokes that dip just below the line
     a signature sits on survive) and the ink pieces that lie mostly inside the core make the
-    box and the mask."""
+    box and the mask. With ``pieces`` (the region's own ink at working size, a boolean mask of
+    the core box), a piece must also overlap them: the remnants of a faint grid, invisible at
+    working size, stay out."""
     height, width = gray.shape
     x0, y0, x1, y1 = core
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
@@ -175,11 +179,18 @@ def _refine(gray: np.ndarray, core) -> tuple[tuple[int, int, int, int], np.ndarr
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
     reach = 2 * max(3, int(round(0.06 * bh))) + 1
+    support = None
+    if pieces is not None and pieces.any():
+        grown = cv2.resize(pieces.astype(np.uint8), (bw, bh), interpolation=cv2.INTER_NEAREST)
+        grown = cv2.dilate(grown, np.ones((reach, reach), np.uint8))
+        support = np.zeros(ink.shape, np.uint8)
+        support[cy0 : cy0 + bh, cx0 : cx0 + bw] = grown[: ink.shape[0] - cy0, : ink.shape[1] - cx0]
+        touched = np.bincount(labels[support > 0], minlength=count)
     chosen = []
     for i in range(1, count):
         x, y, w, h, area = stats[i]
         shared = max(0, min(x + w, cx1) - max(x, cx0)) * max(0, min(y + h, cy1) - max(y, cy0))
-        if area >= 10 and shared >= 0.25 * w * h:
+        if area >= 10 and shared >= 0.25 * w * h and (support is None or touched[i] >= 0.3 * area):
             chosen.append(i)
     if not chosen:
         return (x0, y0, min(width, x1), min(height, y1)), np.ones((bh, bw), bool)
@@ -300,7 +311,7 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
         irregular = np.std(heights) / max(np.mean(heights), 1.0)
         score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
         core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
-        box, mask = _refine(gray, core)
+        box, mask = _refine(gray, core, np.isin(labels[y0:y1, x0:x1], np.nonzero(inside)[0]))
         candidates.append(Candidate(box, float(score), mask))
     candidates.sort(key=lambda c: -c.score)
     return candidates[:limit]
