@@ -213,14 +213,14 @@ def _refine(
 
 
 def _circles(ink: np.ndarray, unit: float) -> list[tuple[float, float, float]]:
-    """Round stamps: circles 4 to 16 text heights across whose rim is inked nearly all round
+    """Round stamps: circles 6 to 20 text heights across whose rim is inked nearly all round
     (a Hough transform at half the working size, each circle checked on 120 points of its rim
     at the working size)."""
     half = cv2.resize(ink * 255, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     found = cv2.HoughCircles(
         cv2.GaussianBlur(half, (3, 3), 1.0), cv2.HOUGH_GRADIENT, dp=1,
         minDist=2 * unit, param1=100, param2=25,
-        minRadius=int(unit), maxRadius=int(4 * unit),
+        minRadius=int(1.5 * unit), maxRadius=int(5 * unit),
     )  # fmt: skip
     rings = []
     near = cv2.dilate(ink, np.ones((RIM_TOLERANCE, RIM_TOLERANCE), np.uint8))
