@@ -249,3 +249,17 @@ def test_max_pixels_is_configurable(signature):
 
 def test_signature_input_error_is_a_value_error():
     assert issubclass(SignatureInputError, ValueError)
+
+
+def test_messages_name_the_users_file_never_the_servers_folder(tmp_path):
+    from workbench.errors import SignatureInputError
+    from workbench.preprocess import load_signature
+
+    folder = tmp_path / "gradio" / "0f3a9c"
+    folder.mkdir(parents=True)
+    (folder / "my scan.png").write_bytes(b"not a png at all")
+    (folder / "empty.png").write_bytes(b"")
+    for name in ("my scan.png", "empty.png", "missing.png"):
+        with pytest.raises(SignatureInputError) as caught:
+            load_signature(folder / name)
+        assert f"'{name}'" in str(caught.value) and str(folder) not in str(caught.value)

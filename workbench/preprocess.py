@@ -90,9 +90,9 @@ def _open_image(source: ImageSource, config: PreprocessConfig) -> Image.Image:
         elif isinstance(source, (str, os.PathLike)):
             name = os.fspath(source)
             if not os.path.exists(name):
-                raise SignatureInputError(f"File not found: {name}")
+                raise SignatureInputError(f"File not found: {_label(name)}")
             if os.path.isdir(name):
-                raise SignatureInputError(f"{name} is a folder, not an image file.")
+                raise SignatureInputError(f"{_label(name)} is a folder, not an image file.")
             with open(name, "rb") as handle:
                 data = handle.read()
         else:
@@ -131,7 +131,8 @@ def _open_image(source: ImageSource, config: PreprocessConfig) -> Image.Image:
 
 
 def _label(name: str) -> str:
-    return "The image" if name == "the image" else f"'{name}'"
+    # The file's own name only: on a server the folder is a temporary one the user never saw.
+    return "The image" if name == "the image" else f"'{os.path.basename(name)}'"
 
 
 def _too_large_message(name: str, size: tuple[int, int] | None, config: PreprocessConfig) -> str:
