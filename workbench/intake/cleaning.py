@@ -65,9 +65,9 @@ class CleaningStep:
     image: np.ndarray
 
 
-def estimate_background(gray: np.ndarray) -> np.ndarray:
-    """The paper's grey level under the ink: a max filter wider than any stroke, then a blur,
-    computed at reduced size. ``float32`` (H, W)."""
+def _small_background(gray: np.ndarray, *, blur: bool = True) -> np.ndarray:
+    """``estimate_background`` at reduced size (at most 400 pixels on the long side); without
+    ``blur``, the max filter alone (enough to measure how uneven the light is)."""
     h, w = gray.shape
     scale = min(1.0, 400.0 / max(h, w))
     small = (
@@ -79,8 +79,16 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     )
     k = max(3, int(round(0.04 * max(small.shape))) | 1)
     background = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), k)
-    return cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    if not blur:
+        return background.astype(np.float32)
+    return cv2.GaussianBlur(background.astype(np.float32), (0, 0), k)
+
+
+def estimate_background(gray: np.ndarray) -> np.ndarray:
+    """The paper's grey level under the ink: a max filter wider than any stroke, then a blur,
+    computed at reduced size. ``float32`` (H, W)."""
+    h, w = gray.shape
+    return cv2.resize(_small_background(gray), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def flatten_illumination(
@@ -92,10 +100,10 @@ def flatten_illumination(
         (image, detail): the flattened image with paper near 255, or the input unchanged and
         None when the background's spread is under ``config.uneven_light``.
     """
-    background = estimate_background(gray)
-    low, high = np.percentile(background, [2, 98])
+    low, high = np.percentile(_small_background(gray, blur=False), [2, 98])
     if high - low < config.uneven_light:
         return gray, None
+    background = estimate_background(gray)
     flat = gray.astype(np.float32) * 255.0 / np.maximum(background, 1.0)
     return np.clip(flat + 0.5, 0, 255).astype(np.uint8), (
         f"background spread {high - low:.0f} grey levels (paper {low:.0f}..{high:.0f})"
@@ -113,25 +121,26 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 
 def find_lines(ink: np.ndarray, *, config: CleaningConfig = DEFAULT_CLEANING) -> np.ndarray:
     """Straight ink segments at least ``config.line_length`` of the image's width (height for
-    vertical ones) long: (N, 4) ``x1, y1, x2, y2`` from a probabilistic Hough transform."""
+    vertical ones) long and within ``config.max_skew_deg`` of the axis: (N, 4) ``x1, y1, x2,
+    y2`` in pixels of ``ink``, from one probabilistic Hough transform at reduced size (at most
+    500 pixels on the long side)."""
     h, w = ink.shape
+    scale = min(1.0, 500.0 / max(h, w))
+    small = ink.astype(np.uint8) * 255
+    if scale < 1:
+        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+        small = (cv2.resize(small, size, interpolation=cv2.INTER_AREA) > 64).astype(np.uint8) * 255
+    shortest = config.line_length * min(small.shape)
+    segments = cv2.HoughLinesP(small, 1, np.pi / 720, threshold=int(shortest * 0.8),
+                               minLineLength=int(shortest), maxLineGap=3)  # fmt: skip
     found = []
-    for length, vertical in ((config.line_length * w, False), (config.line_length * h, True)):
-        segments = cv2.HoughLinesP(
-            ink.astype(np.uint8) * 255,
-            1,
-            np.pi / 720,
-            threshold=int(length * 0.8),
-            minLineLength=int(length),
-            maxLineGap=3,
-        )
-        for x1, y1, x2, y2 in [] if segments is None else segments.reshape(-1, 4):
-            angle = np.degrees(np.arctan2(y2 - y1, x2 - x1)) % 180
-            off = (
-                min(abs(angle - 90), 180 - abs(angle - 90)) if vertical else min(angle, 180 - angle)
-            )
-            if off <= config.max_skew_deg:
-                found.append((x1, y1, x2, y2))
+    for x1, y1, x2, y2 in [] if segments is None else segments.reshape(-1, 4) / scale:
+        dx, dy = abs(x2 - x1), abs(y2 - y1)
+        vertical = dy > dx
+        off = np.degrees(np.arctan2(min(dx, dy), max(dx, dy)))
+        long_enough = np.hypot(dx, dy) >= config.line_length * (h if vertical else w) * 0.95
+        if off <= config.max_skew_deg and long_enough:
+            found.append((x1, y1, x2, y2))
     return np.array(found, dtype=float).reshape(-1, 4)
 
 
@@ -238,9 +247,10 @@ def clean_signature(
             "flatten illumination", detail is not None, detail or "even light: unchanged", image
         )
     )
-    angle = 0.0
-    if config.deskew:
-        angle = skew_degrees(find_lines(ink_mask(image), config=config))
+    lines = (
+        find_lines(ink_mask(image), config=config) if config.deskew or config.remove_lines else []
+    )
+    angle = skew_degrees(lines) if config.deskew else 0.0
     turned = config.min_skew_deg <= abs(angle) <= config.max_skew_deg
     if turned:
         image = rotate(image, angle)
@@ -253,7 +263,7 @@ def clean_signature(
         )
     )
     removed = 0
-    if config.remove_lines:
+    if config.remove_lines and len(lines):  # no long straight run found: nothing to remove
         image, removed = remove_lines(image, config=config)
     steps.append(
         CleaningStep(
