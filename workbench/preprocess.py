@@ -114,6 +114,12 @@ def _open_image(source: ImageSource, config: PreprocessConfig) -> Image.Image:
             raise SignatureInputError(
                 f"{_label(name)} is not an image PIL can read: use PNG, JPEG, TIFF, BMP or WebP."
             ) from None
+        except Exception as error:  # noqa: BLE001 - a damaged header: PIL's plugins raise
+            # OSError, SyntaxError, struct.error, IndexError... on hostile bytes.
+            raise SignatureInputError(
+                f"{_label(name)} is damaged or truncated and cannot be read "
+                f"({type(error).__name__}). Save or scan it again."
+            ) from None
     width, height = image.size
     if width * height > config.max_pixels:
         raise SignatureInputError(_too_large_message(name, (width, height), config))
@@ -122,7 +128,7 @@ def _open_image(source: ImageSource, config: PreprocessConfig) -> Image.Image:
         image.seek(0)
         image.load()
         image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - hostile bytes make PIL raise anything
         raise SignatureInputError(
             f"{_label(name)} is damaged or truncated and cannot be decoded ({error}). "
             "Save or scan it again."

@@ -22,6 +22,7 @@ MAX_PDF_BYTES = 50 * 1024 * 1024
 MAX_PDF_PAGES = 100
 SEARCHED_PAGES = 5
 RENDER_DPI = 200
+MAX_PAGE_PIXELS = 40_000_000  # as for images (PreprocessConfig.max_pixels)
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,18 @@ def pdf_pages(data: bytes, name: str, *, pages: int = SEARCHED_PAGES, dpi: int =
         digest = hashlib.sha256(data).hexdigest()
         found = []
         for index in range(min(count, pages)):
-            page = document[index]
             try:
+                page = document[index]
+                width, height = page.get_size()
+                if width * height * (dpi / 72.0) ** 2 > MAX_PAGE_PIXELS:
+                    raise SignatureInputError(
+                        f"Page {index + 1} of '{name}' is {width / 72:.0f} x {height / 72:.0f} "
+                        f"inches; pages of at most {MAX_PAGE_PIXELS / 1e6:.0f} megapixels at "
+                        f"{dpi} dpi are read. Extract or scan the page with the signature."
+                    )
                 bitmap = page.render(scale=dpi / 72.0, grayscale=True)
                 gray = np.ascontiguousarray(bitmap.to_numpy()).reshape(bitmap.height, -1)
-            except pdfium.PdfiumError:
+            except (pdfium.PdfiumError, ValueError, OSError):
                 raise SignatureInputError(
                     f"Page {index + 1} of '{name}' could not be rendered (the PDF looks damaged)."
                 ) from None
