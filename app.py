@@ -19,6 +19,9 @@ from workbench.ui import (  # noqa: E402  # noqa: E402
 from workbench.verification.workbench import Workbench  # noqa: E402
 
 TITLE = "Signature Workbench"
+# Uploads larger than this are refused by the server before any of our code reads them (PDFs
+# are read up to 50 MB, images up to 40 megapixels: README, "Pages, phone photos and PDFs").
+MAX_UPLOAD = "60mb"
 
 
 def build_app(workbench: Workbench | None = None) -> gr.Blocks:
@@ -46,4 +49,5 @@ if __name__ == "__main__":
     build_app().launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size=MAX_UPLOAD,
     )

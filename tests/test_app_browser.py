@@ -41,11 +41,17 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def served(workbench):
     """The whole app on 127.0.0.1 and a free port, for ``workbench``; yields its URL."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from app import build_app
+    from app import MAX_UPLOAD, build_app
 
     demo = build_app(workbench)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        max_file_size=MAX_UPLOAD,
+    )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -275,3 +281,14 @@ def test_a_signature_on_a_photographed_page_is_found_and_verified(app_url):
     crop = client.predict(handle_file(str(EXAMPLES / "writer1_genuine_1.png")),
                            api_name="/find_signatures")  # fmt: skip
     assert len(crop[0]) >= 1  # a crop is a page with one signature on it
+
+
+def test_an_upload_over_the_size_limit_is_refused(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    big = tmp_path / "huge.png"
+    with open(big, "wb") as handle:
+        handle.truncate(61 * 1024 * 1024)  # over the app's 60 MB limit
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        client.predict(handle_file(str(big)), api_name="/normalize")

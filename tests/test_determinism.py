@@ -1,0 +1,58 @@
+"""The same inputs give the same scores, verdict and report (issue 15): run to run, across
+thread counts, for crops and for pages."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import cv2
+import pytest
+import torch
+
+from workbench.data.pages import document_with
+from workbench.data.synthetic import sample_writer
+from workbench.verification.report import build_report
+from workbench.verification.workbench import Workbench
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("same")
+    genuine, forged = sample_writer(21, writer=0, genuine=4, forgeries=1)
+    paths = []
+    for i, image in enumerate(genuine + forged):
+        paths.append(root / f"s{i}.png")
+        cv2.imwrite(str(paths[-1]), image)
+    page, _ = document_with(genuine[3], seed=3, dpi=150)
+    paths.append(root / "page.jpg")
+    cv2.imwrite(str(paths[-1]), cv2.cvtColor(page, cv2.COLOR_RGB2BGR))
+    return paths
+
+
+def test_scores_verdict_and_report_repeat_exactly(tiny_verifier, files):
+    bench = Workbench(tiny_verifier.weights)
+    references, questioned = files[:3], files[-1]
+    first = bench.verify(references, questioned)
+    second = Workbench(tiny_verifier.weights).verify(references, questioned)
+    assert first.scores == second.scores and first.genuine == second.genuine
+    when = datetime(2026, 12, 2, tzinfo=UTC)
+    pages = [
+        build_report(bench, references, questioned, v, generated_at=when) for v in (first, second)
+    ]
+    assert hashlib.sha256(pages[0].encode()).digest() == hashlib.sha256(pages[1].encode()).digest()
+
+
+def test_thread_counts_do_not_change_the_verdict(tiny_verifier, files):
+    bench = Workbench(tiny_verifier.weights)
+    before = torch.get_num_threads()
+    found = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            found[threads] = [bench.verify(files[:3], q) for q in files[3:]]
+    finally:
+        torch.set_num_threads(before)
+    for one, two in zip(found[1], found[2]):
+        assert one.scores == pytest.approx(two.scores, abs=1e-5)
+        assert one.genuine == two.genuine
