@@ -15,6 +15,9 @@ eq. 1-5, one embedding, the distances to every reference, the ranking).
 workbench.data pages``): top-candidate hit rate at box IoU 0.8, finding time per page, and the
 change of the verifier's score between each signature and its page (``workbench.intake``).
 
+``--load N [--calls M]`` serves the app and runs N concurrent ``gradio_client`` users calling
+``/verify`` (``workbench.cli.load``): calls/s, p50 and p95 latency, errors, server memory.
+
 ``--app`` instead times what the app does with the shipped weights on the synthetic
 ``examples/`` files: the verdict for one questioned signature against one and against five
 references (decode, eq. 1-5, scoring), the full explanation (difference-SimAM maps,
@@ -230,11 +233,31 @@ def main(argv: list[str] | None = None) -> int:
         "pages of DIR (python -m workbench.data pages) instead",
     )
     parser.add_argument("--out", help="with --pages: also write the JSON result here")
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve the app and run N concurrent gradio_client users calling /verify instead",
+    )
+    parser.add_argument("--calls", type=int, default=200, help="with --load: calls in all")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.pages:
         return _bench_pages(args)
+    if args.load:
+        from workbench.cli.load import run_load
+
+        try:
+            result = run_load(args.load, args.calls, weights=args.weights)
+        except (RuntimeError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(
+            json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()})
+        )
+        return 0
     if args.identify:
         result = {
             **bench_identify(args.identify, args.repeats),

@@ -1,0 +1,21 @@
+"""``bench --load``: the served app answers concurrent users (issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+from workbench.cli import bench
+
+
+def test_the_load_bench_serves_the_app_and_counts_every_call(capsys):
+    assert bench.main(["--load", "2", "--calls", "6"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["users"] == 2 and result["answered"] + result["errors"] == 6
+    assert result["answered"] >= 1 and result["calls_per_s"] > 0
+    assert result["p50_s"] is not None and result["p50_s"] <= result["p95_s"] <= result["max_s"]
+    assert result["server_rss_peak_mb"] >= result["server_rss_start_mb"] > 0
+
+
+def test_the_load_bench_refuses_bad_counts(capsys):
+    assert bench.main(["--load", "2", "--calls", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""Many users at once (issue 15): ``python -m workbench.bench --load N [--calls M]``.
+
+Starts the app (``app.py``, the shipped weights) in its own process on a free local port,
+then runs ``N`` concurrent ``gradio_client`` users calling ``/verify`` (two example references
+against a third example signature) until ``M`` calls have been made, and reports calls per
+second, the 50th and 95th percentile latency, errors, and the server's resident memory at
+the start, at its peak and at the end (from ``/proc``). gradio_client comes with the test
+requirements (``requirements-test.txt``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from workbench.config import EXAMPLES_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """Resident memory now and at its peak (VmRSS, VmHWM) of process ``pid``, in MB."""
+    found = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return found
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    start = time.time()
+    while time.time() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer at {url} within {timeout:.0f} s")
+
+
+def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
+    """Serve the app, run ``users`` concurrent clients for ``calls`` ``/verify`` calls in all.
+
+    Returns:
+        {"users", "calls", "answered", "errors", "calls_per_s", "p50_s", "p95_s", "max_s",
+        "server_rss_start_mb", "server_rss_end_mb", "server_rss_peak_mb", "first_error"}.
+    """
+    try:
+        from gradio_client import Client, handle_file
+    except ImportError:
+        raise RuntimeError(
+            "--load needs gradio_client: pip install -r requirements-test.txt"
+        ) from None
+    if users < 1 or calls < 1:
+        raise ValueError("--load and --calls must be at least 1.")
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    if weights:
+        env["SIGNATURE_WEIGHTS"] = str(weights)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for(url, server)
+        start_memory = _memory_mb(server.pid)
+        references = [handle_file(str(EXAMPLES_DIR / f"writer1_genuine_{i}.png")) for i in (1, 2)]
+        questioned = handle_file(str(EXAMPLES_DIR / "writer1_genuine_3.png"))
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        remaining = [calls]
+
+        def user() -> None:
+            client = Client(url, verbose=False)
+            while True:
+                with lock:
+                    if remaining[0] == 0:
+                        return
+                    remaining[0] -= 1
+                began = time.perf_counter()
+                try:
+                    client.predict(
+                        references=references,
+                        questioned=questioned,
+                        threshold=0.5,
+                        api_name="/verify",
+                    )
+                    with lock:
+                        latencies.append(time.perf_counter() - began)
+                except Exception as error:  # noqa: BLE001 - every failure is counted
+                    with lock:
+                        errors.append(f"{type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=user) for _ in range(users)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        end_memory = _memory_mb(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    ordered = sorted(latencies)
+    return {
+        "users": users,
+        "calls": calls,
+        "answered": len(latencies),
+        "errors": len(errors),
+        "calls_per_s": len(latencies) / wall if wall > 0 else 0.0,
+        "p50_s": statistics.median(ordered) if ordered else None,
+        "p95_s": ordered[int(0.95 * (len(ordered) - 1))] if ordered else None,
+        "max_s": ordered[-1] if ordered else None,
+        "server_rss_start_mb": start_memory.get("VmRSS"),
+        "server_rss_end_mb": end_memory.get("VmRSS"),
+        "server_rss_peak_mb": end_memory.get("VmHWM"),
+        "first_error": errors[0] if errors else None,
+    }
