@@ -44,6 +44,15 @@ def _memory_mb(pid: int) -> dict[str, float]:
     return found
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time process ``pid`` has used (``/proc/<pid>/stat``), seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
     start = time.time()
     while time.time() - start < timeout:
@@ -87,6 +96,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
     try:
         _wait_for(url, server)
         start_memory = _memory_mb(server.pid)
+        start_cpu = _cpu_seconds(server.pid)
         references = [handle_file(str(EXAMPLES_DIR / f"writer1_genuine_{i}.png")) for i in (1, 2)]
         questioned = handle_file(str(EXAMPLES_DIR / "writer1_genuine_3.png"))
         latencies: list[float] = []
@@ -123,6 +133,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
             thread.join()
         wall = time.perf_counter() - began
         end_memory = _memory_mb(server.pid)
+        end_cpu = _cpu_seconds(server.pid)
     finally:
         server.terminate()
         try:
@@ -139,6 +150,12 @@ def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
         "p50_s": statistics.median(ordered) if ordered else None,
         "p95_s": ordered[int(0.95 * (len(ordered) - 1))] if ordered else None,
         "max_s": ordered[-1] if ordered else None,
+        # The server's own CPU per answered call: what the clients (same machine) do not use.
+        "server_cpu_ms_per_call": (
+            1000 * (end_cpu - start_cpu) / len(latencies)
+            if latencies and None not in (start_cpu, end_cpu)
+            else None
+        ),
         "server_rss_start_mb": start_memory.get("VmRSS"),
         "server_rss_end_mb": end_memory.get("VmRSS"),
         "server_rss_peak_mb": end_memory.get("VmHWM"),

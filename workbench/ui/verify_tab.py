@@ -116,7 +116,7 @@ def verify(
     ]
     gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
     originals = [
-        (intake_view(intake), f"reference {i + 1}: {Path(path).name}")
+        (_as_given(path, intake), f"reference {i + 1}: {Path(path).name}")
         for i, (path, intake) in enumerate(zip(paths, verdict.intakes))
     ]
     return (
@@ -129,10 +129,18 @@ def verify(
         ),
         originals,
         gallery,
-        intake_view(verdict.intakes[-1]),
+        _as_given(questioned, verdict.intakes[-1]),
         verdict.questioned,
         table,
     )
+
+
+def _as_given(path: str, intake):
+    """What the user gave, for display: the file itself (no re-encoding) when the signature is
+    the whole image, else the page with the box it was taken from."""
+    if intake is None or (intake.found is None and not Path(path).suffix.lower() == ".pdf"):
+        return path
+    return intake_view(intake)
 
 
 def _candidate(value) -> int:
