@@ -187,6 +187,8 @@ def render_page(
         margin + int(rng.uniform(0, 0.45) * (width - 2 * margin - sw - _mm(30, dpi))) + _mm(25, dpi)
     )
     base = min(sign_top + _mm(rng.uniform(12, 25), dpi), height - margin - _mm(20, dpi))
+    # The block (a box up to 9 mm of padding each side, a label) starts below the body text.
+    base = min(max(base, y + 2 * text_h + sh + _mm(20, dpi)), height - margin - 3 * text_h)
     label = "Signature:" if rng.random() < 0.5 else "Signed"
     if spec.layout == "line":
         # The signature sits on a printed line, its lowest stroke a little below it.

@@ -191,7 +191,9 @@ def _refine(
         x, y, w, h, area = stats[i]
         shared = max(0, min(x + w, cx1) - max(x, cx0)) * max(0, min(y + h, cy1) - max(y, cy0))
         if area >= 10 and shared >= 0.25 * w * h and (support is None or touched[i] >= 0.3 * area):
-            chosen.append(i)
+            long = max(w, h) >= 0.3 * min(bw, bh)
+            if not (long and _on_its_frame(labels, i, (x, y, w, h), band=4)):
+                chosen.append(i)
     if not chosen:
         return (x0, y0, min(width, x1), min(height, y1)), np.ones((bh, bw), bool)
     # A stroke's loop below the line it is signed on, cut off by the line's removal: a piece
@@ -231,6 +233,17 @@ def _circles(ink: np.ndarray, unit: float) -> list[tuple[float, float, float]]:
         if near[ys, xs].mean() >= RIM_INKED:
             rings.append((float(cx), float(cy), float(r)))
     return rings
+
+
+def _on_its_frame(labels: np.ndarray, index: int, box, band: int = 2) -> bool:
+    """A piece whose pixels nearly all lie along the edges of its own box: a straight bar, or
+    the L or U of a box's corner left by line removal. A pen stroke curves through the inside."""
+    x, y, w, h = box
+    if min(w, h) < 3:
+        return max(w, h) >= 8
+    ys, xs = np.nonzero(labels[y : y + h, x : x + w] == index)
+    edge = (xs <= band) | (xs >= w - 1 - band) | (ys <= band) | (ys >= h - 1 - band)
+    return float(edge.mean()) >= 0.9
 
 
 def _groups(boxes: list, gap: float, reach: float) -> list[list[int]]:
@@ -288,6 +301,9 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
     density = area / np.maximum(w * h, 1)
     extent = np.maximum(w, h)
     seeds = np.nonzero(keep & (extent >= SEED_EXTENT * unit) & (density <= SEED_DENSITY))[0]
+    framed = [i for i in seeds if _on_its_frame(labels, i, (x[i], y[i], w[i], h[i]))]
+    keep[framed] = False  # the remnant of a box's corner or a ruled line: no handwriting
+    seeds = np.array([i for i in seeds if i not in set(framed)], dtype=int)
     boxes = [(x[i], y[i], x[i] + w[i], y[i] + h[i]) for i in seeds]
     joinable = keep & (h >= 0.5 * unit) & ((density <= JOIN_DENSITY) | (h >= 1.8 * unit))
     regions = []  # (completed box, the seeds' total extent in text heights)
