@@ -231,3 +231,18 @@ def test_a_decompression_bomb_is_refused_by_name():
     with pytest.raises(SignatureInputError, match="'bomb.png' is too large") as caught:
         load_signature(path)
     _clean_message(caught.value, "bomb.png")
+
+
+def test_a_symlink_in_a_zip_is_not_followed(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as handle:
+        link = zipfile.ZipInfo("writer/link.png")
+        link.external_attr = (0o120777 << 16) | 0x20  # a symbolic link to /etc/passwd
+        handle.writestr(link, "/etc/passwd")
+        handle.writestr("writer/real.png", SEEDS["png"])
+    archive = tmp_path / "upload.zip"
+    archive.write_bytes(buffer.getvalue())
+    dest = tmp_path / "out"
+    assert safe_extract(archive, dest) == 1
+    written = [p for p in dest.rglob("*") if p.is_file()]
+    assert [p.name for p in written] == ["real.png"] and not any(p.is_symlink() for p in written)
