@@ -105,10 +105,10 @@ def page(app_url):
 
 
 def upload(page, path) -> None:
+    # A fresh page: a file left in the input by an earlier test would hide its drop zone.
+    page.reload()
+    page.wait_for_selector("text=Signature Workbench", timeout=30_000)
     page.get_by_role("tab", name="Preprocess").click()
-    clear = page.locator("#pp-input button[aria-label='Clear']")
-    if clear.count():  # a file from an earlier test: the drop zone returns once it is cleared
-        clear.first.click()
     page.locator("#pp-input input[type=file]").set_input_files(str(path))
     # gr.File uploads in the background: the file's name appears when it is done.
     page.locator("#pp-input").get_by_text(Path(path).name).first.wait_for(timeout=30_000)
