@@ -29,7 +29,8 @@ def build_app(workbench: Workbench | None = None) -> gr.Blocks:
     if workbench is None:
         weights = os.environ.get("SIGNATURE_WEIGHTS", str(DEFAULT_VERIFIER))
         workbench = Workbench(weights if os.path.exists(weights) else None)
-    with gr.Blocks(title=TITLE) as demo:
+    # Uploaded files and outputs Gradio caches are deleted after an hour, checked every hour.
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "Offline handwritten signature verification, measured and explained: a Siamese "

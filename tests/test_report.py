@@ -243,3 +243,19 @@ def test_mismatched_inputs_are_refused(workbench, inputs, results):
 
 def test_report_for_a_person_to_look_at(page, output_dir):
     (output_dir / "examiner_report.html").write_text(page, encoding="utf-8")
+
+
+def test_old_reports_are_removed_when_a_new_one_is_written(tmp_path):
+    import os
+    import time
+
+    from workbench.verification.views import prune
+
+    old, new = tmp_path / "report-old", tmp_path / "report-new"
+    for folder in (old, new):
+        folder.mkdir()
+        (folder / "r.html").write_text("<html></html>")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert prune(tmp_path, max_age_s=3600) == 1
+    assert not old.exists() and (new / "r.html").is_file()

@@ -47,6 +47,9 @@ def drawing_to_file(value) -> str | None:
     Image.fromarray(array).save(buffer, format="PNG")
     data = buffer.getvalue()
     DRAWINGS.mkdir(parents=True, exist_ok=True)
+    from workbench.verification.views import KEEP_SECONDS, prune
+
+    prune(DRAWINGS, max_age_s=KEEP_SECONDS)
     path = DRAWINGS / f"drawn_{hashlib.sha256(data).hexdigest()[:16]}.png"
     if not path.exists():
         path.write_bytes(data)

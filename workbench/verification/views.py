@@ -19,6 +19,33 @@ from workbench.verification.overlays import cross_attention_figure, overlay_heat
 from workbench.verification.report import write_report
 from workbench.verification.workbench import PairExplanation, Workbench
 
+# Reports are written under one folder; those older than KEEP_SECONDS are removed when the next
+# one is written, so a long-running server does not fill its disk.
+REPORTS = Path(tempfile.gettempdir()) / "signature-workbench-reports"
+KEEP_SECONDS = 3600
+
+
+def prune(folder: Path, *, max_age_s: float) -> int:
+    """Remove the entries of ``folder`` (files, or folders with their files) last modified more
+    than ``max_age_s`` seconds ago; returns how many were removed."""
+    import shutil
+    import time
+
+    removed = 0
+    cutoff = time.time() - max_age_s
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        try:
+            if entry.lstat().st_mtime < cutoff:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+                removed += 1
+        except OSError:  # removed meanwhile by another request
+            continue
+    return removed
+
+
 # The attribution methods a person picks from (label -> QuestionedAttribution's method).
 METHODS = {"Integrated Gradients": "integrated_gradients", "Grad-CAM": "gradcam"}
 DEFAULT_METHOD = "Integrated Gradients"
@@ -78,7 +105,9 @@ def examiner_report(
         paths, questioned, threshold=threshold, questioned_choice=questioned_choice
     )
     result, saliency = _explanation(workbench, paths[0], questioned, method, questioned_choice)
-    folder = Path(tempfile.mkdtemp(prefix="signature-report-"))
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    prune(REPORTS, max_age_s=KEEP_SECONDS)
+    folder = Path(tempfile.mkdtemp(prefix="report-", dir=REPORTS))
     return write_report(
         folder,
         workbench,
