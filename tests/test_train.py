@@ -86,6 +86,7 @@ def test_evaluation_on_held_out_writers_beats_chance(run, corpus, tmp_path, caps
     # 6 held-out writers: 6 x C(6, 2) genuine pairs and 6 x 36 skilled-forgery pairs.
     assert (result["n_pairs"], result["n_genuine"], result["n_forged"]) == (306, 90, 216)
     assert result["auc"] > 0.6, result
+    assert result["pairs_per_s"] > 0 and result["seconds_scoring"] >= 0  # the speed, printed
     assert lines[1].startswith("| model |") and lines[2].startswith("| tiny |")
     with (out / "scores.csv").open() as handle:
         rows = list(csv.DictReader(handle))

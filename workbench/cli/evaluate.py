@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,15 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     bank = ImageBank(
         [q for p in pairs for q in (p.reference, p.questioned)], config=pre, progress=not args.quiet
     )
+    preprocessed = time.perf_counter()
     pairs = [p for p in pairs if p.reference in bank and p.questioned in bank]
     labels = np.array([p.label for p in pairs])
     if len(set(labels.tolist())) < 2:
         print("error: the split needs both genuine and forgery pairs", file=sys.stderr)
         return 2
     scores = score_pairs(model, bank, pairs, progress=not args.quiet)
+    scored = time.perf_counter()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         "split": split,
         "seed": seed,
         "images_left_out": len(bank.failed),
+        "seconds_preprocessing": round(preprocessed - started, 2),
+        "seconds_scoring": round(scored - preprocessed, 2),
+        "pairs_per_s": round(len(pairs) / max(scored - started, 1e-9), 1),
+        "threads": torch.get_num_threads(),
     }
     (out / "metrics.json").write_text(
         json.dumps({**result, "data": sources, "weights": args.weights}, indent=1) + "\n"
