@@ -10,7 +10,7 @@ measured on (tested).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -47,9 +47,6 @@ class CleaningConfig:
     max_skew_deg: float = 10.0
     crop_below: float = 0.3
     margin: float = 0.05
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 DEFAULT_CLEANING = CleaningConfig()

@@ -35,6 +35,7 @@ class Page:
         name: the file's name as the user gave it.
         sha256: SHA-256 of the whole file's bytes (hex).
         pages_in_file: how many pages the file holds (1 for an image).
+        pdf: whether the file is a PDF (always searched for signatures).
     """
 
     number: int
@@ -42,6 +43,7 @@ class Page:
     name: str
     sha256: str
     pages_in_file: int = 1
+    pdf: bool = False
 
 
 def is_pdf(data: bytes) -> bool:
@@ -126,7 +128,7 @@ def pdf_pages(data: bytes, name: str, *, pages: int = SEARCHED_PAGES, dpi: int =
                 raise SignatureInputError(
                     f"Page {index + 1} of '{name}' could not be rendered (the PDF looks damaged)."
                 ) from None
-            found.append(Page(index + 1, gray[:, : bitmap.width].copy(), name, digest, count))
+            found.append(Page(index + 1, gray[:, : bitmap.width].copy(), name, digest, count, True))
         return found
     finally:
         document.close()

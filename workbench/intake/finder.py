@@ -69,15 +69,13 @@ def _ink(gray: np.ndarray) -> np.ndarray:
     return (flat < paper - max(INK_CONTRAST, 6.0 * spread)).astype(np.uint8)
 
 
-def _without_lines(
-    ink: np.ndarray, length: int, tall: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def _without_lines(ink: np.ndarray, length: int, tall: int | None = None) -> np.ndarray:
     """``ink`` minus horizontal straight runs of at least ``length`` pixels and vertical ones
     of at least ``tall`` (default ``length``); where a stroke crossed a line, the line's pixels
     between its two ends are given back.
 
     Returns:
-        (ink without lines, the lines' pixels), both ``uint8`` 0/1.
+        the ink without lines, ``uint8`` 0/1.
     """
     kept = ink.copy()
     # A scanned line drifts a pixel or two over ``length`` (a slight tilt): dilate across it.
@@ -94,7 +92,7 @@ def _without_lines(
         rest = ink & (1 - line)
         kept &= 1 - line
         kept |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, mend) & line
-    return kept, ink & (1 - kept)
+    return kept
 
 
 def _runs_across(ink: np.ndarray, *, vertical: bool) -> np.ndarray:
@@ -173,7 +171,7 @@ def _refine(
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     rx0, rx1 = max(0, x0 - bw // 10), min(width, x1 + bw // 10)
     ry0, ry1 = max(0, y0 - bh // 2), min(height, y1 + bh // 2)
-    ink, _ = _without_lines(
+    ink = _without_lines(
         _ink(gray[ry0:ry1, rx0:rx1]), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2)
     )
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -285,7 +283,7 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
     # Lines at least 6% of the page's long side: ruled lines, box sides, table rules, never
     # the arc of a stamp's ring.
     raw = _ink(small)
-    ink, lines = _without_lines(raw, max(25, int(0.06 * max(small.shape))))
+    ink = _without_lines(raw, max(25, int(0.06 * max(small.shape))))
     labels, stats, keep = _components(ink)
     unit = text_height(stats, keep)
     x, y, w, h, area = (stats[:, i].astype(int) for i in range(5))

@@ -21,7 +21,7 @@ from workbench.intake.cleaning import (
     clean_signature,
     estimate_background,
 )
-from workbench.intake.documents import SEARCHED_PAGES, Page, is_pdf, load_pages, read_file
+from workbench.intake.documents import SEARCHED_PAGES, Page, load_pages
 from workbench.intake.finder import Candidate, find_signatures
 
 KINDS = ("auto", "signature", "page")
@@ -162,10 +162,9 @@ def take_signature(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}.")
-    data, label = read_file(source, name)
     document = load_pages(source, name=name)
     found: list[FoundSignature] = []
-    if is_pdf(data) or kind == "page":
+    if document[0].pdf or kind == "page":
         found = search_pages(document)
     elif kind == "auto" and looks_like_page(document[0].gray):
         try:
@@ -177,7 +176,8 @@ def take_signature(
         return Intake(gray, tuple(steps), None, document[0].gray)
     if not 1 <= choice <= len(found):
         raise SignatureInputError(
-            f"Candidate {choice} was asked for, but {len(found)} were found on '{label}'."
+            f"Candidate {choice} was asked for, but {len(found)} were found on "
+            f"'{document[0].name}'."
         )
     chosen = found[choice - 1]
     gray, steps = clean_signature(chosen.crop, config=cleaning)

@@ -138,7 +138,7 @@ def verify(
 def _as_given(path: str, intake):
     """What the user gave, for display: the file itself (no re-encoding) when the signature is
     the whole image, else the page with the box it was taken from."""
-    if intake is None or (intake.found is None and not Path(path).suffix.lower() == ".pdf"):
+    if intake is None or intake.found is None:  # a PDF is always searched: found is set
         return path
     return intake_view(intake)
 
