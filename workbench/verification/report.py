@@ -270,16 +270,14 @@ def intake_note(intake) -> str:
     return f"page {found.page.number}{of}, box ({x0}, {y0})-({x1}, {y1}), candidate {found.rank}"
 
 
-def _cleaning_note(normalized) -> str:
+def _cleaning_note(intakes) -> str:
     """The cleaning stages that changed an input before eq. 1, or that none did."""
     done = [
         f"{label}: {step.name} ({step.detail})"
-        for label, norm in zip(
-            [f"reference {i + 1}" for i in range(len(normalized) - 1)] + ["questioned"],
-            normalized,
+        for label, intake in zip(
+            [f"reference {i + 1}" for i in range(len(intakes) - 1)] + ["questioned"], intakes
         )
-        if norm.intake is not None
-        for step in norm.intake.steps
+        for step in intake.steps
         if step.applied
     ]
     if not done:
@@ -314,8 +312,9 @@ def build_report(
         generated_at: time stamp shown (UTC; naive times are taken as UTC); default now.
         max_original_side: originals larger than this are embedded downscaled (hashes are of
             the files as given).
-        questioned_choice: the questioned page's candidate the verdict used (1 = the best);
-            where each signature was taken from (page, box) is recorded.
+        questioned_choice: the questioned page's candidate the verdict used (1 = the best), for
+            a verdict that carries no intake records (``Verdict.intakes``); otherwise the files
+            are not read again. Where each signature was taken from (page, box) is recorded.
 
     Raises:
         ValueError: a file is missing, or the counts or shapes do not match the verdict.
@@ -339,33 +338,38 @@ def build_report(
     when = _utc(generated_at)
     card = workbench.card
     names = [p.name for p in paths]
-    normalized = [workbench.normalize(p) for p in paths]
-    normalized.append(workbench.normalize(query_path, choice=questioned_choice))
-    images = list(verdict.references) or [n.image for n in normalized[:-1]]
-    query_image = verdict.questioned if verdict.questioned is not None else normalized[-1].image
+    if len(verdict.intakes) == len(paths) + 1 and verdict.questioned is not None:
+        # What the verdict took in (the page searched, the crop cleaned) is what is reported.
+        intakes, images, query_image = verdict.intakes, verdict.references, verdict.questioned
+    else:
+        normalized = [workbench.normalize(p) for p in paths]
+        normalized.append(workbench.normalize(query_path, choice=questioned_choice))
+        intakes = [n.intake for n in normalized]
+        images = list(verdict.references) or [n.image for n in normalized[:-1]]
+        query_image = verdict.questioned if verdict.questioned is not None else normalized[-1].image
 
     decision = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
     rows = "".join(
         f'<tr><td>{i + 1}</td><td>{html.escape(name)}</td><td class="hash">{file_sha256(path)}</td>'
-        f"<td>{html.escape(intake_note(norm.intake))}</td>"
+        f"<td>{html.escape(intake_note(intake))}</td>"
         f"<td>{score:.4f}</td><td>{'accept' if score >= verdict.threshold else 'reject'}</td></tr>"
-        for i, (name, path, norm, score) in enumerate(zip(names, paths, normalized, verdict.scores))
+        for i, (name, path, intake, score) in enumerate(zip(names, paths, intakes, verdict.scores))
     )
     figures = []
-    for label, name, norm, image in [
+    for label, name, intake, image in [
         *(
-            (f"reference {i + 1}", n, nm, im)
-            for i, (n, nm, im) in enumerate(zip(names, normalized, images))
+            (f"reference {i + 1}", n, it, im)
+            for i, (n, it, im) in enumerate(zip(names, intakes, images))
         ),
-        ("questioned", query_path.name, normalized[-1], query_image),
+        ("questioned", query_path.name, intakes[-1], query_image),
     ]:
-        size = f"{norm.original.shape[1]}x{norm.original.shape[0]}"
+        size = f"{intake.loaded.shape[1]}x{intake.loaded.shape[0]}"
         figures.append(
             f"<div><h3>{html.escape(label)}: <code>{html.escape(name)}</code></h3>"
             + _figure(
-                png_data_uri(_downscaled(norm.original, max_original_side)), f"original ({size} px)"
+                png_data_uri(_downscaled(intake.loaded, max_original_side)), f"original ({size} px)"
             )
             + _figure(
                 png_data_uri(image), f"normalized (eq. 1-5, {image.shape[1]}x{image.shape[0]})"
@@ -416,9 +420,9 @@ def build_report(
         + "</table>",
         f"<p>Questioned file: <code>{html.escape(query_path.name)}</code>, "
         f'SHA-256 <span class="hash">{file_sha256(query_path)}</span>; signature taken from '
-        f"<span id='questioned-source'>{html.escape(intake_note(normalized[-1].intake))}"
+        f"<span id='questioned-source'>{html.escape(intake_note(intakes[-1]))}"
         "</span>.</p>",
-        _cleaning_note(normalized),
+        _cleaning_note(intakes),
         "<h2>Images</h2>",
         *figures,
     ]
