@@ -25,6 +25,8 @@ SEED_EXTENT, SEED_DENSITY = 1.5, 0.3  # a stroke: this many text heights long, t
 RIM_TOLERANCE, RIM_INKED = 7, 0.8  # a stamp's rim: inked within 3 px all round
 GROW_AREA = 40  # full-resolution pixels: not a speck of noise or a grid crossing
 JOIN_DENSITY = 0.35  # printed letters beside a signature are denser than its strokes
+SHARED_ROWS, SHARED_ROWS_BELOW = 0.6, 0.25  # a piece beside a region shares its rows so much
+MERGE_GAP, MERGE_REACH = 2.0, 6.0  # regions this close (their heights, text heights) are one
 INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
 
 
@@ -48,16 +50,13 @@ class Candidate:
 
 
 def _working(gray: np.ndarray) -> tuple[np.ndarray, float]:
-    """The page at about ``WORKING_SIDE`` pixels on its long side, and the scale used. Dark
-    strokes are widened by the shrink factor first, so that a thin pen line keeps its contrast
-    when averaged down."""
+    """The page at about ``WORKING_SIDE`` pixels on its long side (averaged down), and the
+    scale used."""
     scale = min(1.0, WORKING_SIDE / max(gray.shape))
     if scale == 1.0:
         return gray, 1.0
-    k = 1  # EXPERIMENT
-    widened = cv2.erode(gray, np.ones((k, k), np.uint8)) if k > 1 else gray
     size = (max(1, int(round(gray.shape[1] * scale))), max(1, int(round(gray.shape[0] * scale))))
-    return cv2.resize(widened, size, interpolation=cv2.INTER_AREA), scale
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
 
 
 def _ink(gray: np.ndarray) -> np.ndarray:
@@ -148,7 +147,10 @@ def _complete(box, candidates: np.ndarray, geometry, unit: float) -> tuple[int, 
     while True:
         reach = max(0.5 * (y1 - y0), 2 * unit)
         overlap = np.minimum(y + h, y1) - np.maximum(y, y0)
-        beside = (x + w >= x0 - reach) & (x <= x1 + reach) & (overlap >= 0.6 * h)
+        # A piece hanging below the region's rows joins more readily than one reaching above:
+        # strokes dip under the line a signature sits on, the print above is a heading.
+        shared = np.where(y >= y0, SHARED_ROWS_BELOW, SHARED_ROWS) * h
+        beside = (x + w >= x0 - reach) & (x <= x1 + reach) & (overlap >= shared)
         inside = (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
         near = candidates & beside & ~inside
         if not near.any():
@@ -158,7 +160,7 @@ def _complete(box, candidates: np.ndarray, geometry, unit: float) -> tuple[int, 
 
 
 def _refine(
-    gray: np.ndarray, core, pieces: np.ndarray | None = None
+    gray: np.ndarray, core, pieces: np.ndarray | None = None, scale: float = 1.0
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The region's box and ink at the page's own resolution: around the ``core`` box found at
     working size, lines are removed again (thin here, so strokes that dip just below the line
@@ -171,9 +173,13 @@ def _refine(
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     rx0, rx1 = max(0, x0 - bw // 10), min(width, x1 + bw // 10)
     ry0, ry1 = max(0, y0 - bh // 2), min(height, y1 + bh // 2)
-    ink = _without_lines(
-        _ink(gray[ry0:ry1, rx0:rx1]), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2)
-    )
+    region = gray[ry0:ry1, rx0:rx1]
+    if scale < 1.0:
+        # Averaged as at the working size, so that a faint grid that was paper there is
+        # paper here too, while the box keeps the page's own resolution.
+        k = int(round(1.0 / scale))
+        region = cv2.blur(region, (k, k))
+    ink = _without_lines(_ink(region), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
     reach = 2 * max(3, int(round(0.06 * bh))) + 1
@@ -184,6 +190,14 @@ def _refine(
         support = np.zeros(ink.shape, np.uint8)
         support[cy0 : cy0 + bh, cx0 : cx0 + bw] = grown[: ink.shape[0] - cy0, : ink.shape[1] - cx0]
         touched = np.bincount(labels[support > 0], minlength=count)
+        # A piece mostly outside the region's own ink (a tilted line the strokes touch, too
+        # slanted to be removed here) keeps only its part within it, not the strokes' loss.
+        poor = touched < 0.3 * stats[:, cv2.CC_STAT_AREA]
+        poor[0] = False
+        if (poor & (touched > 0)).any():
+            ink[np.isin(labels, np.nonzero(poor & (touched > 0))[0]) & (support == 0)] = 0
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+            touched = np.bincount(labels[support > 0], minlength=count)
     chosen = []
     for i in range(1, count):
         x, y, w, h, area = stats[i]
@@ -312,7 +326,7 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
     # Completed regions that now lie close (two halves of a name, joined through the small
     # pieces between them) are one candidate.
     merged = []
-    for group in _groups([r[0] for r in regions], gap=1.6, reach=4 * unit):
+    for group in _groups([r[0] for r in regions], gap=MERGE_GAP, reach=MERGE_REACH * unit):
         box = tuple(f(regions[g][0][k] for g in group) for k, f in enumerate((min, min, max, max)))
         merged.append((box, sum(regions[g][1] for g in group)))
     candidates = []
@@ -325,7 +339,8 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
         irregular = np.std(heights) / max(np.mean(heights), 1.0)
         score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
         core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
-        box, mask = _refine(gray, core, np.isin(labels[y0:y1, x0:x1], np.nonzero(inside)[0]))
+        pieces = np.isin(labels[y0:y1, x0:x1], np.nonzero(inside)[0])
+        box, mask = _refine(gray, core, pieces, scale)
         candidates.append(Candidate(box, float(score), mask))
     candidates.sort(key=lambda c: -c.score)
     return candidates[:limit]
