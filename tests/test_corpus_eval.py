@@ -180,6 +180,16 @@ def test_zip_slip_members_are_refused(tmp_path, name):
     assert not (tmp_path / "evil.png").exists()
 
 
+@pytest.mark.parametrize("names", [("a", "a/b/c.png"), ("a/b.png", "a")])
+def test_a_file_and_a_folder_of_one_name_are_refused(tmp_path, names):
+    archive = tmp_path / "clash.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name in names:
+            handle.writestr(name, b"x")
+    with pytest.raises(SignatureInputError, match="same name"):
+        safe_extract(archive, tmp_path / "out")
+
+
 def test_too_many_members_or_bytes_are_refused(tmp_path):
     archive = tmp_path / "many.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as handle:

@@ -96,8 +96,15 @@ def safe_extract(
                         f"The zip holds a path that leaves its folder ({member.filename!r}); "
                         "it was refused."
                     )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with handle.open(member) as source, open(target, "wb") as out:
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(target, "wb")
+                except (FileExistsError, IsADirectoryError, NotADirectoryError):
+                    raise SignatureInputError(
+                        f"The zip holds a file and a folder of the same name "
+                        f"({member.filename!r}); compress the corpus folder again."
+                    ) from None
+                with handle.open(member) as source, out:
                     for block in iter(lambda: source.read(1 << 20), b""):
                         total += len(block)
                         if total > max_bytes:
