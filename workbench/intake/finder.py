@@ -28,6 +28,7 @@ JOIN_DENSITY = 0.35  # printed letters beside a signature are denser than its st
 SHARED_ROWS, SHARED_ROWS_BELOW = 0.6, 0.25  # a piece beside a region shares its rows so much
 MERGE_GAP, MERGE_REACH = 2.0, 6.0  # regions this close (their heights, text heights) are one
 INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
+FAINT_CONTRAST = 24.0  # a second look, on a page where no handwriting was that dark
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,13 @@ def _working(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
 
 
-def _ink(gray: np.ndarray) -> np.ndarray:
+def _ink(gray: np.ndarray, contrast: float = INK_CONTRAST) -> np.ndarray:
     """Ink: clearly darker than the (flattened) paper, light pen strokes included, which
     Otsu's threshold loses on a page of black print."""
     flat, _ = flatten_illumination(gray, config=CleaningConfig(uneven_light=0.0))
     paper = float(np.median(flat))
     spread = 1.4826 * float(np.median(np.abs(flat.astype(np.float32) - paper)))
-    return (flat < paper - max(INK_CONTRAST, 6.0 * spread)).astype(np.uint8)
+    return (flat < paper - max(contrast, 6.0 * spread)).astype(np.uint8)
 
 
 def _without_lines(ink: np.ndarray, length: int, tall: int | None = None) -> np.ndarray:
@@ -160,7 +161,11 @@ def _complete(box, candidates: np.ndarray, geometry, unit: float) -> tuple[int, 
 
 
 def _refine(
-    gray: np.ndarray, core, pieces: np.ndarray | None = None, scale: float = 1.0
+    gray: np.ndarray,
+    core,
+    pieces: np.ndarray | None = None,
+    scale: float = 1.0,
+    contrast: float = INK_CONTRAST,
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The region's box and ink at the page's own resolution: around the ``core`` box found at
     working size, lines are removed again (thin here, so strokes that dip just below the line
@@ -179,7 +184,9 @@ def _refine(
         # paper here too, while the box keeps the page's own resolution.
         k = int(round(1.0 / scale))
         region = cv2.blur(region, (k, k))
-    ink = _without_lines(_ink(region), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2))
+    ink = _without_lines(
+        _ink(region, contrast), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2)
+    )
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
     reach = 2 * max(3, int(round(0.06 * bh))) + 1
@@ -189,6 +196,11 @@ def _refine(
         grown = cv2.dilate(grown, np.ones((reach, reach), np.uint8))
         support = np.zeros(ink.shape, np.uint8)
         support[cy0 : cy0 + bh, cx0 : cx0 + bw] = grown[: ink.shape[0] - cy0, : ink.shape[1] - cx0]
+        # Ink left or right of the region's own (a signing line running on) is not its.
+        columns = np.nonzero(support.any(axis=0))[0]
+        ink[:, : columns[0]] = 0
+        ink[:, columns[-1] + 1 :] = 0
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         touched = np.bincount(labels[support > 0], minlength=count)
         # A piece mostly outside the region's own ink (a tilted line the strokes touch, too
         # slanted to be removed here) keeps only its part within it, not the strokes' loss.
@@ -294,9 +306,16 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
         Up to ``limit`` ``Candidate``; an empty list when the page holds no handwriting.
     """
     small, scale = _working(gray)
+    found = _find(gray, small, scale, INK_CONTRAST)
+    # Pale pen or pencil on a photo breaks into specks at the usual contrast: look again.
+    return (found or _find(gray, small, scale, FAINT_CONTRAST))[:limit]
+
+
+def _find(gray: np.ndarray, small: np.ndarray, scale: float, contrast: float) -> list[Candidate]:
+    """``find_signatures`` with ink ``contrast`` grey levels below the paper, all candidates."""
     # Lines at least 6% of the page's long side: ruled lines, box sides, table rules, never
     # the arc of a stamp's ring.
-    raw = _ink(small)
+    raw = _ink(small, contrast)
     ink = _without_lines(raw, max(25, int(0.06 * max(small.shape))))
     labels, stats, keep = _components(ink)
     unit = text_height(stats, keep)
@@ -340,7 +359,7 @@ def find_signatures(gray: np.ndarray, *, limit: int = MAX_CANDIDATES) -> list[Ca
         score = np.log((y1 - y0) / unit) + np.log(strokes) + 0.3 * min(irregular, 3)
         core = tuple(int(round(v / scale)) for v in (x0, y0, x1, y1))
         pieces = np.isin(labels[y0:y1, x0:x1], np.nonzero(inside)[0])
-        box, mask = _refine(gray, core, pieces, scale)
+        box, mask = _refine(gray, core, pieces, scale, contrast)
         candidates.append(Candidate(box, float(score), mask))
     candidates.sort(key=lambda c: -c.score)
-    return candidates[:limit]
+    return candidates
