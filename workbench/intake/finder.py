@@ -270,9 +270,9 @@ def _on_its_frame(labels: np.ndarray, index: int, box, band: int = 2) -> bool:
     return float(edge.mean()) >= 0.9
 
 
-def _groups(boxes: list, gap: float, reach: float) -> list[list[int]]:
-    """Union of boxes that overlap vertically and lie within ``gap`` x their height or
-    ``reach`` pixels apart, whichever is more."""
+def _groups(boxes: list, gap: float, reach: float, *, shorter: bool = False) -> list[list[int]]:
+    """Union of boxes that overlap vertically and lie within ``gap`` x their height (the
+    taller's, or the ``shorter``'s) or ``reach`` pixels apart, whichever is more."""
     parent = list(range(len(boxes)))
 
     def root(i: int) -> int:
@@ -284,7 +284,7 @@ def _groups(boxes: list, gap: float, reach: float) -> list[list[int]]:
     for i, a in enumerate(boxes):
         for j in range(i + 1, len(boxes)):
             b = boxes[j]
-            height = max(a[3] - a[1], b[3] - b[1])
+            height = (min if shorter else max)(a[3] - a[1], b[3] - b[1])
             dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
             dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
             if dx <= max(gap * height, reach) and dy <= 0.25 * height:
@@ -342,17 +342,23 @@ def _find(gray: np.ndarray, small: np.ndarray, scale: float, contrast: float) ->
         grouped = tuple(f(boxes[g][k] for g in group) for k, f in enumerate((min, min, max, max)))
         strokes = float(sum(extent[seeds[g]] for g in group)) / unit
         regions.append((_complete(grouped, joinable, (x, y, w, h), unit), strokes))
+    edge = 0.01 * max(small.shape)
+
+    def on_edge(box) -> bool:  # the page's own edge or the desk around it, in a photo
+        x0, y0, x1, y1 = box
+        return min(x0, y0) <= edge or x1 >= small.shape[1] - edge or y1 >= small.shape[0] - edge
+
+    regions = [r for r in regions if not on_edge(r[0])]  # nor do they join the rest
     # Completed regions that now lie close (two halves of a name, joined through the small
     # pieces between them) are one candidate.
     merged = []
-    for group in _groups([r[0] for r in regions], gap=MERGE_GAP, reach=MERGE_REACH * unit):
+    # A speck far beside a tall signature is not its half: the gap counts in the shorter's height.
+    boxes = [r[0] for r in regions]
+    for group in _groups(boxes, gap=MERGE_GAP, reach=MERGE_REACH * unit, shorter=True):
         box = tuple(f(regions[g][0][k] for g in group) for k, f in enumerate((min, min, max, max)))
         merged.append((box, sum(regions[g][1] for g in group)))
     candidates = []
-    edge = 0.01 * max(small.shape)
     for (x0, y0, x1, y1), strokes in merged:
-        if min(x0, y0) <= edge or x1 >= small.shape[1] - edge or y1 >= small.shape[0] - edge:
-            continue  # the page's own edge or the desk around it, in a photo
         inside = keep & (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
         heights = h[np.nonzero(inside)[0]].astype(float)
         irregular = np.std(heights) / max(np.mean(heights), 1.0)
