@@ -26,7 +26,7 @@ RIM_TOLERANCE, RIM_INKED = 7, 0.8  # a stamp's rim: inked within 3 px all round
 GROW_AREA = 40  # full-resolution pixels: not a speck of noise or a grid crossing
 JOIN_DENSITY = 0.35  # printed letters beside a signature are denser than its strokes
 SHARED_ROWS, SHARED_ROWS_BELOW = 0.6, 0.25  # a piece beside a region shares its rows so much
-MERGE_GAP, MERGE_REACH = 2.0, 6.0  # regions this close (their heights, text heights) are one
+MERGE_GAP, MERGE_REACH = 2.0, 9.0  # regions this close (their heights, text heights) are one
 INK_CONTRAST = 40.0  # grey levels below the paper; a faint printed grid stays paper
 FAINT_CONTRAST = 24.0  # a second look, on a page where no handwriting was that dark
 
