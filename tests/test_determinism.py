@@ -56,3 +56,37 @@ def test_thread_counts_do_not_change_the_verdict(tiny_verifier, files):
     for one, two in zip(found[1], found[2]):
         assert one.scores == pytest.approx(two.scores, abs=1e-5)
         assert one.genuine == two.genuine
+
+
+def test_references_are_taken_in_once_and_the_cache_changes_no_answer(tiny_verifier, files):
+    bench = Workbench(tiny_verifier.weights)
+    references, questioned = files[:3], files[3]
+    first = bench.verify(references, questioned)
+    assert (bench.intake_cache.hits, bench.intake_cache.misses) == (0, 4)
+    again = bench.verify(references, questioned)
+    assert (bench.intake_cache.hits, bench.intake_cache.misses) == (4, 4)
+    uncached = Workbench(tiny_verifier.weights)
+    uncached.intake_cache.max_items = 0  # nothing is kept
+    fresh = uncached.verify(references, questioned)
+    assert len(uncached.intake_cache) == 0
+    assert first.scores == again.scores == fresh.scores
+    # A cached image cannot be drawn on: a later answer cannot change behind the cache's back.
+    with pytest.raises(ValueError, match="read-only"):
+        again.intakes[0].loaded[0, 0] = 0
+
+
+def test_the_cache_keys_on_the_bytes_the_name_and_the_switches(tiny_verifier, files, tmp_path):
+    from workbench.intake.cleaning import CleaningConfig
+
+    bench = Workbench(tiny_verifier.weights)
+    renamed = tmp_path / "other-name.png"
+    renamed.write_bytes(files[0].read_bytes())
+    a, b = bench.normalize(files[0]), bench.normalize(renamed)
+    assert a is not b and len(bench.intake_cache) == 2  # a report names the file it was given
+    assert a.intake.loaded.tobytes() == b.intake.loaded.tobytes()
+    plain = bench.normalize(files[0], cleaning=CleaningConfig(flatten=False))
+    assert plain is not a and len(bench.intake_cache) == 3
+    assert bench.normalize(files[0]) is a
+    bench.intake_cache.max_bytes = 1  # larger than the bound: computed, never kept
+    big = bench.normalize(files[1])
+    assert big.image.flags.writeable and len(bench.intake_cache) == 3

@@ -14,6 +14,7 @@ from workbench.config import PreprocessConfig
 from workbench.errors import SignatureInputError
 from workbench.intake.cleaning import DEFAULT_CLEANING, CleaningConfig
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
+from workbench.verification.intake_cache import IntakeCache, file_key
 
 if TYPE_CHECKING:
     from workbench.checkpoint import WeightsCard
@@ -128,6 +129,7 @@ class Workbench:
         self.model = None
         self.preprocess_config = preprocess_config or PreprocessConfig()
         self.cleaning: CleaningConfig = DEFAULT_CLEANING  # intake before eq. 1 (issue 14)
+        self.intake_cache = IntakeCache()  # references are taken in once (issue 15)
         # Without weights, an empty card: no name, no validation, the fallback threshold.
         self.card: WeightsCard = WeightsCard(preprocess=self.preprocess_config)
         if weights is not None:
@@ -220,16 +222,23 @@ class Workbench:
         from workbench.intake.signatures import Intake, take_signature
 
         cleaning = cleaning or self.cleaning
+        key = None
         if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+            key = file_key(source, kind, choice, cleaning, self.preprocess_config)
+            cached = self.intake_cache.get(key)
+            if cached is not None:
+                return cached
             intake = take_signature(source, kind=kind, choice=choice, cleaning=cleaning)
         else:
             loaded = load_signature(source, config=self.preprocess_config)
             cleaned, steps = clean_signature(loaded, config=cleaning)
             intake = Intake(cleaned, tuple(steps), None, loaded)
         grayscale, image, record = normalize_stages(intake.gray, config=self.preprocess_config)
-        return NormalizedSignature(
+        result = NormalizedSignature(
             original=intake.loaded, grayscale=grayscale, image=image, record=record, intake=intake
         )
+        self.intake_cache.put(key, result)
+        return result
 
     def verify(
         self,
