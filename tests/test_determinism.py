@@ -90,3 +90,31 @@ def test_the_cache_keys_on_the_bytes_the_name_and_the_switches(tiny_verifier, fi
     bench.intake_cache.max_bytes = 1  # larger than the bound: computed, never kept
     big = bench.normalize(files[1])
     assert big.image.flags.writeable and len(bench.intake_cache) == 3
+
+
+def test_scoring_that_reuses_each_image_gives_the_pairs_scores(tiny_verifier, monkeypatch):
+    import numpy as np
+
+    from workbench.checkpoint import load_verifier
+    from workbench.config import PreprocessConfig
+    from workbench.data.image_bank import ImageBank
+    from workbench.data.pairs import Pair
+    from workbench.verification import scoring
+
+    model, _, config = load_verifier(tiny_verifier.weights, fuse=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (9, config.height, config.width), dtype=np.uint8)
+    keys = [f"w{i // 3}/{i}.png" for i in range(9)]
+    bank = ImageBank.from_arrays(keys, images, config)
+    pairs = [Pair(keys[a], keys[b], int(a // 3 == b // 3), keys[a][:2], "genuine")
+             for a, b in rng.integers(0, 9, (50, 2))]  # fmt: skip
+    whole = scoring.score_pairs(model, bank, pairs, batch_size=8, reuse_images=False)
+    reused = scoring.score_pairs(model, bank, pairs, batch_size=8)
+    monkeypatch.setattr(scoring, "WINDOW_IMAGES", 3)  # many windows, each image cut short
+    windowed = scoring.score_pairs(model, bank, pairs, batch_size=8)
+    np.testing.assert_allclose(reused, whole, atol=1e-6)
+    np.testing.assert_allclose(windowed, whole, atol=1e-6)
+    assert isinstance(config, PreprocessConfig) and len(np.unique(whole)) > 10
+    windows = list(scoring._windows(pairs, 3))
+    assert sum(len(w) for _, w in windows) == len(pairs)
+    assert all(len({p.reference for p in w} | {p.questioned for p in w}) <= 3 for _, w in windows)

@@ -114,6 +114,20 @@ def test_every_attention_and_cross_attention_switch(attention, cross):
     run_forward_backward(ModelConfig(attention=attention, cross_attention=cross))
 
 
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_pairs_from_image_features_score_as_pairs_of_images(attention):
+    # Scoring reuses each image's stem and first dense block (issue 15): nothing may couple
+    # the branches before that block ends, for any attention switch.
+    torch.manual_seed(0)
+    model = build_model(config=ModelConfig(attention=attention, input_height=64, input_width=64))
+    model.eval()
+    x1, x2 = torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64)
+    with torch.inference_mode():
+        whole = model(x1, x2)
+        split = model.forward_from_features(model.image_features(x1), model.image_features(x2))
+    torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_registry_variant(variant):
     model = build_model(variant=variant)

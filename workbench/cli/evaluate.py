@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default=default_device(), help="cpu or cuda (default: cuda when present)"
     )
+    p.add_argument(
+        "--whole-pairs",
+        action="store_true",
+        help="run every pair whole instead of reusing each image's first dense block "
+        "(slower, the same scores; for comparison)",
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -94,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(labels.tolist())) < 2:
         print("error: the split needs both genuine and forgery pairs", file=sys.stderr)
         return 2
-    scores = score_pairs(model, bank, pairs, progress=not args.quiet)
+    scores = score_pairs(
+        model, bank, pairs, progress=not args.quiet, reuse_images=not args.whole_pairs
+    )
     scored = time.perf_counter()
 
     out = Path(args.out)

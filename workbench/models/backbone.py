@@ -57,19 +57,30 @@ class DenseNetBackbone(nn.Module):
                 channels //= 2
         self.out_channels = channels
 
+    def first_block(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) -> (N, block_channels[0], H / 4, W / 4): the stem and dense block 0,
+        which see one image at a time (nothing couples the branches before block 0 ends), so
+        an image's result can serve every pair it is in."""
+        return self.blocks[0](self.stem(x))
+
     def forward(
         self,
         x: torch.Tensor,
         after_block: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+        *,
+        from_first_block: bool = False,
     ) -> torch.Tensor:
         """(N, 1, H, W) ink-bright images -> (N, out_channels, H / 32, W / 32) features.
 
         ``after_block(i, x)`` (i = 0..3, x of shape (N, block_channels[i], h, w)) runs after
         dense block i, before its transition, and returns the map that goes on (same shape).
+        With ``from_first_block``, ``x`` is already ``first_block``'s output.
         """
-        x = self.stem(x)
+        if not from_first_block:
+            x = self.first_block(x)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            if i:
+                x = block(x)
             if after_block is not None:
                 x = after_block(i, x)
             if i < len(self.transitions):

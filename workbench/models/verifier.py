@@ -66,11 +66,12 @@ class SiameseVerifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(feature_dim, 2)
 
-    def forward_features(self, x1: torch.Tensor, x2: torch.Tensor):
+    def forward_features(self, x1: torch.Tensor, x2: torch.Tensor, *, from_first_block=False):
         """(B, 1, H, W) x 2 -> token sequences (B, 21, C) x 2 and the per-block attention maps.
 
         Both branches run as one batch of 2B through the shared backbone; after each dense
-        block the attention module couples the two halves.
+        block the attention module couples the two halves. With ``from_first_block`` the inputs
+        are ``image_features`` of the two images (B, block_channels[0], H / 4, W / 4).
         """
         b = x1.shape[0]
         maps: list[torch.Tensor | None] = []
@@ -80,7 +81,9 @@ class SiameseVerifier(nn.Module):
             maps.append(block_map)
             return torch.cat([y1, y2], dim=0)
 
-        tokens = self.spp(self.backbone(torch.cat([x1, x2], dim=0), after_block=couple))
+        both = torch.cat([x1, x2], dim=0)
+        maps_out = self.backbone(both, after_block=couple, from_first_block=from_first_block)
+        tokens = self.spp(maps_out)
         return tokens[:b], tokens[b:], maps
 
     def forward_head(self, t1: torch.Tensor, t2: torch.Tensor):
@@ -100,6 +103,17 @@ class SiameseVerifier(nn.Module):
         if explain:
             return logits, Explanation(block_maps=maps, cross_attention=attention)
         return logits
+
+    def image_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) -> what one image contributes to every pair it is in: the backbone's
+        stem and dense block 0 (about half of a pair's computation at 224 x 224)."""
+        return self.backbone.first_block(x)
+
+    def forward_from_features(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 2) of pairs given by their ``image_features``: the same as ``forward``
+        on the images."""
+        t1, t2, _ = self.forward_features(f1, f2, from_first_block=True)
+        return self.forward_head(t1, t2)[0]
 
     @torch.inference_mode()
     def score(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
