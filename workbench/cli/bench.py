@@ -186,7 +186,7 @@ def _bench_pages(args) -> int:
     from workbench.verification.workbench import Workbench
 
     weights = args.weights or str(DEFAULT_VERIFIER)
-    workbench = Workbench(weights) if Path(weights).is_file() else None
+    workbench = Workbench(weights) if Path(weights).is_file() and not args.find_only else None
     try:
         result = measure_pages(args.pages, workbench=workbench)
     except ValueError as error:
@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         "pages of DIR (python -m workbench.data pages) instead",
     )
     parser.add_argument("--out", help="with --pages: also write the JSON result here")
+    parser.add_argument(
+        "--find-only", action="store_true", help="with --pages: time the finding, no scores"
+    )
     parser.add_argument(
         "--load",
         type=int,
