@@ -16,6 +16,12 @@ def test_the_load_bench_serves_the_app_and_counts_every_call(capsys):
     assert result["server_rss_peak_mb"] >= result["server_rss_start_mb"] > 0
 
 
+def test_verdict_only_clients_get_every_answer_too(capsys):
+    assert bench.main(["--load", "2", "--calls", "4", "--verdict-only"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["downloads"] is False and result["answered"] == 4 and result["errors"] == 0
+
+
 def test_the_load_bench_refuses_bad_counts(capsys):
     assert bench.main(["--load", "2", "--calls", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err

@@ -244,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         help="serve the app and run N concurrent gradio_client users calling /verify instead",
     )
     parser.add_argument("--calls", type=int, default=200, help="with --load: calls in all")
+    parser.add_argument(
+        "--verdict-only",
+        action="store_true",
+        help="with --load: the clients take the answer without downloading its images",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -253,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.cli.load import run_load
 
         try:
-            result = run_load(args.load, args.calls, weights=args.weights)
+            result = run_load(
+                args.load, args.calls, weights=args.weights, download=not args.verdict_only
+            )
         except (RuntimeError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

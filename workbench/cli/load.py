@@ -66,8 +66,10 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> No
     raise RuntimeError(f"the app did not answer at {url} within {timeout:.0f} s")
 
 
-def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
-    """Serve the app, run ``users`` concurrent clients for ``calls`` ``/verify`` calls in all.
+def run_load(users: int, calls: int, *, weights: str | None = None, download: bool = True) -> dict:
+    """Serve the app, run ``users`` concurrent clients for ``calls`` ``/verify`` calls in all;
+    with ``download`` off the clients take each answer without fetching its images (a
+    program that wants the verdict and the scores).
 
     Returns:
         {"users", "calls", "answered", "errors", "calls_per_s", "p50_s", "p95_s", "max_s",
@@ -105,7 +107,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
         remaining = [calls]
 
         def user() -> None:
-            client = Client(url, verbose=False)
+            client = Client(url, verbose=False, download_files=download)
             while True:
                 with lock:
                     if remaining[0] == 0:
@@ -145,6 +147,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None) -> dict:
         "users": users,
         "calls": calls,
         "answered": len(latencies),
+        "downloads": download,
         "errors": len(errors),
         "calls_per_s": len(latencies) / wall if wall > 0 else 0.0,
         "p50_s": statistics.median(ordered) if ordered else None,
