@@ -246,3 +246,14 @@ def test_a_symlink_in_a_zip_is_not_followed(tmp_path):
     assert safe_extract(archive, dest) == 1
     written = [p for p in dest.rglob("*") if p.is_file()]
     assert [p.name for p in written] == ["real.png"] and not any(p.is_symlink() for p in written)
+
+
+def test_a_zip_of_100000_tiny_files_is_refused_before_anything_is_written(tmp_path):
+    archive, dest = tmp_path / "many.zip", tmp_path / "out"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as handle:
+        for i in range(100_000):
+            handle.writestr(f"w{i % 100}/{i}.png", b"x")
+    with pytest.raises(SignatureInputError, match="100000 entries, more than the 20000") as error:
+        safe_extract(archive, dest)
+    _clean_message(error.value, "many.zip")
+    assert not dest.exists() or not any(dest.rglob("*"))
