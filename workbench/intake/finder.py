@@ -170,9 +170,11 @@ def _refine(
     """The region's box and ink at the page's own resolution: around the ``core`` box found at
     working size, lines are removed again (thin here, so strokes that dip just below the line
     a signature sits on survive) and the ink pieces that lie mostly inside the core make the
-    box and the mask. With ``pieces`` (the region's own ink at working size, a boolean mask of
-    the core box), a piece must also overlap them: the remnants of a faint grid, invisible at
-    working size, stay out."""
+    box and the mask. The region is first averaged as at the working size (``scale``), so a
+    faint grid that was paper there stays paper. With ``pieces`` (the region's own ink at
+    working size, a boolean mask of the core box), ink beside their columns is dropped, a piece
+    mostly outside them keeps only its part near them, and a piece must overlap them: the
+    remnants of a grid or of a tilted signing line stay out."""
     height, width = gray.shape
     x0, y0, x1, y1 = core
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
@@ -187,11 +189,12 @@ def _refine(
     ink = _without_lines(
         _ink(region, contrast), max(25, (rx1 - rx0) // 2), max(25, (ry1 - ry0) // 2)
     )
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     cx0, cy0, cx1, cy1 = x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0
     reach = 2 * max(3, int(round(0.06 * bh))) + 1
     support = None
-    if pieces is not None and pieces.any():
+    if pieces is None or not pieces.any():
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    else:
         grown = cv2.resize(pieces.astype(np.uint8), (bw, bh), interpolation=cv2.INTER_NEAREST)
         grown = cv2.dilate(grown, np.ones((reach, reach), np.uint8))
         support = np.zeros(ink.shape, np.uint8)
