@@ -253,7 +253,8 @@ def test_a_zip_of_100000_tiny_files_is_refused_before_anything_is_written(tmp_pa
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as handle:
         for i in range(100_000):
             handle.writestr(f"w{i % 100}/{i}.png", b"x")
-    with pytest.raises(SignatureInputError, match="100000 entries, more than the 20000") as error:
+    refused = "many.zip holds 100000 entries, more than the 20000"
+    with pytest.raises(SignatureInputError, match=refused) as error:
         safe_extract(archive, dest)
     _clean_message(error.value, "many.zip")
     assert not dest.exists() or not any(dest.rglob("*"))

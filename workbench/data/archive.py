@@ -21,17 +21,19 @@ _SKIPPED_FOLDERS = ("__MACOSX",)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def _member_path(name: str) -> PurePosixPath:
-    """The member's relative POSIX path; raises for absolute paths and ``..`` components."""
+def _member_path(name: str, archive: str = "The zip") -> PurePosixPath:
+    """The member's relative POSIX path; raises for absolute paths and ``..`` components
+    (the message names ``archive``, the zip's own file name)."""
     posix = name.replace("\\", "/")
     if posix.startswith("/") or _DRIVE.match(posix):
         raise SignatureInputError(
-            f"The zip holds an absolute path ({name!r}); zip the corpus folder with relative paths."
+            f"{archive} holds an absolute path ({name!r}); zip the corpus folder with relative "
+            "paths."
         )
     parts = [p for p in posix.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise SignatureInputError(
-            f"The zip holds a path that leaves its folder ({name!r}); it was refused."
+            f"{archive} holds a path that leaves its folder ({name!r}); it was refused."
         )
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
@@ -69,17 +71,17 @@ def safe_extract(
             members = handle.infolist()
             if len(members) > max_members:
                 raise SignatureInputError(
-                    f"The zip holds {len(members)} entries, more than the {max_members} allowed; "
-                    "evaluate a subset of writers or use `python -m workbench.cli.evaluate` on a "
-                    "folder."
+                    f"{path.name} holds {len(members)} entries, more than the {max_members} "
+                    "allowed; evaluate a subset of writers or use "
+                    "`python -m workbench.cli.evaluate` on a folder."
                 )
             if sum(m.file_size for m in members) > max_bytes:
                 raise SignatureInputError(
-                    f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; "
+                    f"{path.name} expands to more than {max_bytes / 1024**3:.1f} GB; "
                     "upload a smaller corpus."
                 )
             for member in members:
-                relative = _member_path(member.filename)
+                relative = _member_path(member.filename, path.name)
                 if member.is_dir() or relative == PurePosixPath("."):
                     continue
                 if stat.S_ISLNK(member.external_attr >> 16):
@@ -93,7 +95,7 @@ def safe_extract(
                 target = root.joinpath(*relative.parts)
                 if root not in target.resolve().parents:
                     raise SignatureInputError(
-                        f"The zip holds a path that leaves its folder ({member.filename!r}); "
+                        f"{path.name} holds a path that leaves its folder ({member.filename!r}); "
                         "it was refused."
                     )
                 try:
@@ -101,7 +103,7 @@ def safe_extract(
                     out = open(target, "wb")
                 except (FileExistsError, IsADirectoryError, NotADirectoryError):
                     raise SignatureInputError(
-                        f"The zip holds a file and a folder of the same name "
+                        f"{path.name} holds a file and a folder of the same name "
                         f"({member.filename!r}); compress the corpus folder again."
                     ) from None
                 with handle.open(member) as source, out:
@@ -109,7 +111,7 @@ def safe_extract(
                         total += len(block)
                         if total > max_bytes:
                             raise SignatureInputError(
-                                f"The zip expands to more than {max_bytes / 1024**3:.1f} GB; "
+                                f"{path.name} expands to more than {max_bytes / 1024**3:.1f} GB; "
                                 "upload a smaller corpus."
                             )
                         out.write(block)
