@@ -27,6 +27,19 @@ def _write_once(path: Path, data: bytes) -> None:
     Path(staging).replace(path)
 
 
+def _keep_png(folder: Path, prefix: str, data: bytes) -> str:
+    """``data`` as ``folder/<prefix>_<SHA-256 prefix>.png`` (written once, atomically); entries
+    of ``folder`` older than an hour are removed first, so a long-running server does not fill
+    its disk."""
+    from workbench.verification.views import KEEP_SECONDS, prune
+
+    folder.mkdir(parents=True, exist_ok=True)
+    prune(folder, max_age_s=KEEP_SECONDS)
+    path = folder / f"{prefix}_{hashlib.sha256(data).hexdigest()[:16]}.png"
+    _write_once(path, data)
+    return str(path)
+
+
 def shown_file(image: np.ndarray) -> str:
     """An image for display (``uint8`` grey (H, W) or RGB (H, W, 3)) as a PNG file named by its
     content, written atomically.
@@ -43,14 +56,7 @@ def shown_file(image: np.ndarray) -> str:
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image))
     if not ok:
         raise ValueError("The image could not be encoded for display.")
-    data = encoded.tobytes()
-    SHOWN.mkdir(parents=True, exist_ok=True)
-    from workbench.verification.views import KEEP_SECONDS, prune
-
-    prune(SHOWN, max_age_s=KEEP_SECONDS)
-    path = SHOWN / f"shown_{hashlib.sha256(data).hexdigest()[:24]}.png"
-    _write_once(path, data)
-    return str(path)
+    return _keep_png(SHOWN, "shown", encoded.tobytes())
 
 
 def file_paths(files) -> list[str]:
@@ -85,14 +91,7 @@ def drawing_to_file(value) -> str | None:
         return None
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    DRAWINGS.mkdir(parents=True, exist_ok=True)
-    from workbench.verification.views import KEEP_SECONDS, prune
-
-    prune(DRAWINGS, max_age_s=KEEP_SECONDS)
-    path = DRAWINGS / f"drawn_{hashlib.sha256(data).hexdigest()[:16]}.png"
-    _write_once(path, data)
-    return str(path)
+    return _keep_png(DRAWINGS, "drawn", buffer.getvalue())
 
 
 def intake_view(intake, max_side: int = 1000) -> np.ndarray:
