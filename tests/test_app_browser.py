@@ -219,6 +219,24 @@ def test_bad_file_shows_a_message_not_a_traceback(page, tmp_path, output_dir):
     page.screenshot(path=str(output_dir / "preprocess_tab_error.png"), full_page=True)
 
 
+def test_the_verdict_as_data_matches_the_verdict(app_url):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    refs = [handle_file(str(EXAMPLES / f"writer2_genuine_{i}.png")) for i in (1, 2)]
+    query = handle_file(str(EXAMPLES / "writer2_genuine_3.png"))
+    data = client.predict(references=refs, questioned=query, threshold=0.5, api_name="/verify_data")
+    table = client.predict(references=refs, questioned=query, threshold=0.5, api_name="/verify")[-1]
+    assert [r["file"] for r in data["references"]] == [row[0] for row in table["data"]]
+    assert [f"{r['score']:.4f}" for r in data["references"]] == [row[2] for row in table["data"]]
+    mean = sum(r["score"] for r in data["references"]) / 2
+    assert abs(data["score"] - mean) < 1e-5 and data["threshold"] == 0.5
+    assert data["same_writer"] == (data["score"] >= 0.5)
+    assert all(e["verbal"] and e["alternative"] in ("skilled", "random") for e in data["evidence"])
+    with pytest.raises(Exception, match="at least one reference"):
+        client.predict(references=[], questioned=query, threshold=0.5, api_name="/verify_data")
+
+
 def test_gradio_client_api(app_url):
     from gradio_client import Client, handle_file
 

@@ -22,6 +22,12 @@ def test_verdict_only_clients_get_every_answer_too(capsys):
     assert result["downloads"] is False and result["answered"] == 4 and result["errors"] == 0
 
 
+def test_the_load_bench_calls_the_data_endpoint(capsys):
+    assert bench.main(["--load", "2", "--calls", "4", "--endpoint", "verify_data"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["endpoint"] == "verify_data" and result["answered"] == 4
+
+
 def test_the_load_bench_refuses_bad_counts(capsys):
     assert bench.main(["--load", "2", "--calls", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err

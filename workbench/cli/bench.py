@@ -245,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--calls", type=int, default=200, help="with --load: calls in all")
     parser.add_argument(
+        "--endpoint",
+        choices=["verify", "verify_data"],
+        default="verify",
+        help="with --load: the endpoint called (verify_data: the verdict as data, no images)",
+    )
+    parser.add_argument(
         "--verdict-only",
         action="store_true",
         help="with --load: the clients take the answer without downloading its images",
@@ -259,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             result = run_load(
-                args.load, args.calls, weights=args.weights, download=not args.verdict_only
+                args.load,
+                args.calls,
+                weights=args.weights,
+                download=not args.verdict_only,
+                endpoint=args.endpoint,
             )
         except (RuntimeError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)

@@ -66,10 +66,18 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> No
     raise RuntimeError(f"the app did not answer at {url} within {timeout:.0f} s")
 
 
-def run_load(users: int, calls: int, *, weights: str | None = None, download: bool = True) -> dict:
+def run_load(
+    users: int,
+    calls: int,
+    *,
+    weights: str | None = None,
+    download: bool = True,
+    endpoint: str = "verify",
+) -> dict:
     """Serve the app, run ``users`` concurrent clients for ``calls`` ``/verify`` calls in all;
     with ``download`` off the clients take each answer without fetching its images (a
-    program that wants the verdict and the scores).
+    program that wants the verdict and the scores); ``endpoint`` ``verify_data`` asks for the
+    verdict as data, without images.
 
     Returns:
         {"users", "calls", "answered", "errors", "calls_per_s", "p50_s", "p95_s", "max_s",
@@ -119,7 +127,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None, download: bo
                         references=references,
                         questioned=questioned,
                         threshold=0.5,
-                        api_name="/verify",
+                        api_name=f"/{endpoint}",
                     )
                     with lock:
                         latencies.append(time.perf_counter() - began)
@@ -148,6 +156,7 @@ def run_load(users: int, calls: int, *, weights: str | None = None, download: bo
         "calls": calls,
         "answered": len(latencies),
         "downloads": download,
+        "endpoint": endpoint,
         "errors": len(errors),
         "calls_per_s": len(latencies) / wall if wall > 0 else 0.0,
         "p50_s": statistics.median(ordered) if ordered else None,

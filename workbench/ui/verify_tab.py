@@ -143,6 +143,37 @@ def _as_given(path: str, intake):
     return shown_file(intake_view(intake))
 
 
+def verify_data(workbench: Workbench, references, questioned, threshold=None, candidate=1):
+    """The verdict as data, without images (``/verify_data``): for programs that want the
+    decision, the per-reference scores and the likelihood ratios, not the pictures."""
+    paths, questioned_path = _inputs(references, None, questioned, None)
+    try:
+        verdict = workbench.verify(
+            paths, questioned_path, threshold=threshold, questioned_choice=_candidate(candidate)
+        )
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+    return {
+        "score": round(verdict.score, 6),
+        "threshold": verdict.threshold,
+        "decision_rule": "score >= threshold: same writer",
+        "same_writer": verdict.genuine,
+        "references": [
+            {"file": Path(p).name, "taken_from": intake_note(i), "score": round(s, 6)}
+            for p, i, s in zip(paths, verdict.intakes, verdict.scores)
+        ],
+        "evidence": [
+            {
+                "alternative": e.alternative,
+                "log10_lr": round(e.log10_lr, 4),
+                "verbal": e.verbal,
+                "at_bound": e.at_bound,
+            }
+            for e in workbench.evidence(verdict)
+        ],  # fmt: skip
+    }
+
+
 def _candidate(value) -> int:
     try:
         number = int(value or 1)
@@ -319,6 +350,8 @@ def create_tab(workbench: Workbench) -> None:
         )
         rates = gr.Markdown(rates_markdown(workbench, default), elem_id="v-rates")
         run = gr.Button("Verify", variant="primary", elem_id="v-run")
+        data_run = gr.Button(visible=False)  # /verify_data: the verdict for programs
+        data = gr.JSON(visible=False)
         verdict = gr.Markdown(elem_id="v-verdict")
         with gr.Row():
             ref_originals = gr.Gallery(
@@ -403,6 +436,12 @@ def create_tab(workbench: Workbench) -> None:
             inputs=[references, questioned, threshold] + drawings + [candidate],
             outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores],
             api_name="verify",
+        )
+        data_run.click(
+            on_gpu(bind(verify_data, workbench)),
+            inputs=[references, questioned, threshold, candidate],
+            outputs=data,
+            api_name="verify_data",
         )
         explain_button.click(
             on_gpu(bind(explain, workbench)),
