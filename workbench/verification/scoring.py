@@ -59,9 +59,8 @@ def score_pairs(
                     part = window[i : i + batch_size]
                     f1 = features[[index[p.reference] for p in part]]
                     f2 = features[[index[p.questioned] for p in part]]
-                    logits = module.forward_from_features(f1, f2).float()
-                    p1 = torch.softmax(logits, dim=1)[:, 0].cpu().numpy()
-                    scores[first + i : first + i + len(part)] = p1
+                    p1 = engine.same_writer_probability(module.forward_from_features(f1, f2))
+                    scores[first + i : first + i + len(part)] = p1.cpu().numpy()
                     bar.update(len(part))
     module.train(was_training)
     return scores
