@@ -104,12 +104,7 @@ def verify(
     A page or PDF is searched for signatures: references use the best candidate, the
     questioned signature the ``candidate``-th (1 = best; ``/find_signatures`` lists them)."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
-    try:
-        verdict = workbench.verify(
-            paths, questioned, threshold=threshold, questioned_choice=_candidate(candidate)
-        )
-    except (SignatureInputError, ValueError) as error:
-        raise gr.Error(str(error)) from None
+    verdict = _verdict(workbench, paths, questioned, threshold, candidate)
     table = [
         [Path(p).name, intake_note(i), f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
         for p, i, s in zip(paths, verdict.intakes, verdict.scores)
@@ -135,6 +130,17 @@ def verify(
     )
 
 
+def _verdict(workbench: Workbench, paths: list[str], questioned: str, threshold, candidate):
+    """``Workbench.verify`` with the ``candidate``-th signature of a questioned page; its
+    errors as ``gr.Error``."""
+    try:
+        return workbench.verify(
+            paths, questioned, threshold=threshold, questioned_choice=_candidate(candidate)
+        )
+    except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+
+
 def _as_given(path: str, intake):
     """What the user gave, for display: the file itself (no re-encoding) when the signature is
     the whole image, else the page with the box it was taken from."""
@@ -147,12 +153,7 @@ def verify_data(workbench: Workbench, references, questioned, threshold=None, ca
     """The verdict as data, without images (``/verify_data``): for programs that want the
     decision, the per-reference scores and the likelihood ratios, not the pictures."""
     paths, questioned_path = _inputs(references, None, questioned, None)
-    try:
-        verdict = workbench.verify(
-            paths, questioned_path, threshold=threshold, questioned_choice=_candidate(candidate)
-        )
-    except (SignatureInputError, ValueError) as error:
-        raise gr.Error(str(error)) from None
+    verdict = _verdict(workbench, paths, questioned_path, threshold, candidate)
     return {
         "score": round(verdict.score, 6),
         "threshold": verdict.threshold,
