@@ -27,14 +27,24 @@ def _write_once(path: Path, data: bytes) -> None:
     Path(staging).replace(path)
 
 
+PRUNE_EVERY_S = 60.0
+_pruned_at: dict[Path, float] = {}
+
+
 def _keep_png(folder: Path, prefix: str, data: bytes) -> str:
     """``data`` as ``folder/<prefix>_<SHA-256 prefix>.png`` (written once, atomically); entries
-    of ``folder`` older than an hour are removed first, so a long-running server does not fill
-    its disk."""
+    of ``folder`` older than an hour are removed, at most once a minute (each verdict shows
+    several images: listing the folder for each would sit on every call), so a long-running
+    server does not fill its disk."""
+    import time
+
     from workbench.verification.views import KEEP_SECONDS, prune
 
     folder.mkdir(parents=True, exist_ok=True)
-    prune(folder, max_age_s=KEEP_SECONDS)
+    now = time.monotonic()
+    if now - _pruned_at.get(folder, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
+        _pruned_at[folder] = now
+        prune(folder, max_age_s=KEEP_SECONDS)
     path = folder / f"{prefix}_{hashlib.sha256(data).hexdigest()[:16]}.png"
     _write_once(path, data)
     return str(path)
