@@ -121,6 +121,29 @@ def test_scoring_that_reuses_each_image_gives_the_pairs_scores(tiny_verifier, mo
     assert all(len({p.reference for p in w} | {p.questioned for p in w}) <= 3 for _, w in windows)
 
 
+def test_a_verdict_computes_each_image_once_and_reuses_the_references(tiny_verifier, files):
+    import numpy as np
+
+    from workbench.identification.gallery import verifier_scorer
+    from workbench.verification.scoring import score_against
+
+    bench = Workbench(tiny_verifier.weights)
+    references, questioned = files[:3], files[3]
+    first = bench.verify(references, questioned)
+    assert (bench.feature_cache.hits, bench.feature_cache.misses) == (0, 4)
+    second = bench.verify(references, files[4])  # a new questioned image, the same references
+    assert (bench.feature_cache.hits, bench.feature_cache.misses) == (3, 5)
+    fresh = Workbench(tiny_verifier.weights)
+    fresh.feature_cache.max_items = 0  # nothing kept: every image computed again
+    assert fresh.verify(references, files[4]).scores == second.scores
+    # The pairs run whole give the same scores up to float rounding.
+    refs, query = np.stack(first.references), first.questioned
+    whole = verifier_scorer(bench.model)(refs, query)
+    np.testing.assert_allclose(first.scores, whole, atol=1e-6)
+    np.testing.assert_allclose(score_against(bench.model, refs, query), whole, atol=1e-6)
+    assert len(set(first.scores)) == 3  # three different references, three scores
+
+
 def test_images_shown_are_content_named_files_written_whole(tmp_path, monkeypatch):
     import threading
 

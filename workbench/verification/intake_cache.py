@@ -38,6 +38,13 @@ def file_key(source, *settings: Hashable) -> tuple | None:
     return (hashlib.sha256(data).hexdigest(), name, *settings)
 
 
+def _nbytes(value) -> int:
+    """The bytes of ``value``'s arrays, or of ``value`` itself when it is a tensor."""
+    if hasattr(value, "element_size") and hasattr(value, "numel"):  # a torch tensor
+        return value.element_size() * value.numel()
+    return sum(a.nbytes for a in _arrays(value))
+
+
 def _arrays(value) -> list[np.ndarray]:
     """Every numpy array held by ``value``'s dataclass fields, nested dataclasses and tuples
     included."""
@@ -75,14 +82,14 @@ class IntakeCache:
             return found[0]
 
     def put(self, key: tuple | None, value) -> None:
-        """Keep ``value`` (its arrays made read-only) unless it alone exceeds the byte bound."""
+        """Keep ``value`` (its numpy arrays made read-only; a tensor is counted by its bytes)
+        unless it alone exceeds the byte bound."""
         if key is None:
             return
-        arrays = _arrays(value)
-        size = sum(a.nbytes for a in arrays)
+        size = _nbytes(value)
         if size > self.max_bytes:
             return
-        for array in arrays:
+        for array in _arrays(value):
             array.flags.writeable = False
         with self._lock:
             if key in self._items:

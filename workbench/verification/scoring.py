@@ -4,6 +4,7 @@ per-pair scores CSV."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import torch
 from tqdm import tqdm
 
 from workbench import engine
-from workbench.data.batches import PairBatches
+from workbench.data.batches import PairBatches, array_batches
 from workbench.data.image_bank import ImageBank
 from workbench.data.pairs import Pair
 from workbench.models.verifier import images_to_tensor
+from workbench.verification.intake_cache import IntakeCache
 
 WINDOW_IMAGES = 1024  # images whose first-block maps are held at once (~0.5 GB at compact)
 
@@ -64,6 +66,50 @@ def score_pairs(
                     bar.update(len(part))
     module.train(was_training)
     return scores
+
+
+def score_against(
+    model: torch.nn.Module,
+    references: np.ndarray,
+    questioned: np.ndarray,
+    *,
+    cache: IntakeCache | None = None,
+) -> np.ndarray:
+    """p1 of (reference i, questioned) for each of the normalized ``references`` (k, H, W).
+
+    Each image's stem and first dense block run once (``image_features``), not once per pair,
+    and ``cache`` keeps them between calls, keyed by the image's bytes: the references an
+    examiner verifies against cost only their pairs' remaining layers (issue 15). Each image
+    runs alone, so a cached and a fresh computation agree exactly. A model without
+    ``image_features`` runs the pairs whole.
+    """
+    module = engine.unwrap(model)
+    if not hasattr(module, "image_features"):
+        query = np.repeat(questioned[None], len(references), axis=0)
+        return engine.predict(model, array_batches(references, query, batch_size=64))
+    device = next(module.parameters()).device
+    with torch.inference_mode(), engine.autocast(device):
+        f2 = _image_features(module, device, questioned, cache)
+        scores = []
+        for start in range(0, len(references), 64):
+            f1 = torch.cat([
+                _image_features(module, device, image, cache)
+                for image in references[start : start + 64]
+            ])  # fmt: skip
+            p1 = engine.same_writer_probability(module.forward_from_features(f1, f2.expand_as(f1)))
+            scores.append(p1.cpu().numpy())
+        return np.concatenate(scores)
+
+
+def _image_features(module, device, image: np.ndarray, cache: IntakeCache | None):
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    key = ("features", image.shape, hashlib.blake2b(image.tobytes(), digest_size=20).digest())
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = module.image_features(_on(device, image[None]))
+        if cache is not None:
+            cache.put(key, found)
+    return found
 
 
 def _on(device: torch.device, images: np.ndarray) -> torch.Tensor:

@@ -130,6 +130,8 @@ class Workbench:
         self.preprocess_config = preprocess_config or PreprocessConfig()
         self.cleaning: CleaningConfig = DEFAULT_CLEANING  # intake before eq. 1 (issue 14)
         self.intake_cache = IntakeCache()  # references are taken in once (issue 15)
+        # ... and their stem and first dense block computed once (``scoring.score_against``)
+        self.feature_cache = IntakeCache(max_items=64, max_bytes=64 * 2**20)
         # Without weights, an empty card: no name, no validation, the fallback threshold.
         self.card: WeightsCard = WeightsCard(preprocess=self.preprocess_config)
         if weights is not None:
@@ -256,7 +258,7 @@ class Workbench:
             SignatureInputError: an input is not a usable signature.
             ValueError: no references, or no weights loaded.
         """
-        from workbench.identification.gallery import verifier_scorer
+        from workbench.verification.scoring import score_against
 
         if self.model is None:
             raise ValueError("No verifier weights are loaded.")
@@ -266,7 +268,7 @@ class Workbench:
         given.append(self.normalize(questioned, choice=questioned_choice))
         refs = np.stack([g.image for g in given[:-1]])
         query = given[-1].image
-        scores = verifier_scorer(self.model)(refs, query)
+        scores = score_against(self.model, refs, query, cache=self.feature_cache)
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
