@@ -22,12 +22,17 @@ def test_verdict_only_clients_get_every_answer_too(capsys):
     assert result["downloads"] is False and result["answered"] == 4 and result["errors"] == 0
 
 
-def test_the_load_bench_calls_the_data_endpoint(capsys):
-    assert bench.main(["--load", "2", "--calls", "4", "--endpoint", "verify_data"]) == 0
+def test_the_load_bench_calls_the_data_endpoint_from_several_client_processes(capsys):
+    argv = ["--load", "2", "--calls", "5", "--endpoint", "verify_data", "--client-processes", "2"]
+    assert bench.main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["endpoint"] == "verify_data" and result["answered"] == 4
+    assert result["endpoint"] == "verify_data" and result["client_processes"] == 2
+    assert result["answered"] == 5 and result["errors"] == 0  # 3 + 2 calls, every one counted
+    assert result["client_cpu_ms_per_call"] > 0 and result["server_cpu_ms_per_call"] > 0
 
 
 def test_the_load_bench_refuses_bad_counts(capsys):
     assert bench.main(["--load", "2", "--calls", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+    assert bench.main(["--load", "2", "--client-processes", "3"]) == 2
+    assert "between 1 and the number of users" in capsys.readouterr().err

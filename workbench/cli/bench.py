@@ -255,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --load: the clients take the answer without downloading its images",
     )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        metavar="P",
+        help="with --load: spread the users over P client processes (default 1: every user a "
+        "thread of this one)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 weights=args.weights,
                 download=not args.verdict_only,
                 endpoint=args.endpoint,
+                processes=args.client_processes,
             )
         except (RuntimeError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)

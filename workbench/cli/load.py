@@ -66,6 +66,64 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> No
     raise RuntimeError(f"the app did not answer at {url} within {timeout:.0f} s")
 
 
+def _users(
+    url: str, users: int, calls: int, download: bool, endpoint: str
+) -> tuple[list[float], list[str], float, float, float]:
+    """``users`` client threads in this process making ``calls`` calls in all.
+
+    Returns (latencies in seconds, errors, wall start and end as ``time.time()``, this
+    process's CPU seconds over the run).
+    """
+    import resource
+
+    from gradio_client import Client, handle_file
+
+    references = [handle_file(str(EXAMPLES_DIR / f"writer1_genuine_{i}.png")) for i in (1, 2)]
+    questioned = handle_file(str(EXAMPLES_DIR / "writer1_genuine_3.png"))
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    remaining = [calls]
+
+    def user() -> None:
+        client = Client(url, verbose=False, download_files=download)
+        while True:
+            with lock:
+                if remaining[0] == 0:
+                    return
+                remaining[0] -= 1
+            began = time.perf_counter()
+            try:
+                client.predict(
+                    references=references,
+                    questioned=questioned,
+                    threshold=0.5,
+                    api_name=f"/{endpoint}",
+                )
+                with lock:
+                    latencies.append(time.perf_counter() - began)
+            except Exception as error:  # noqa: BLE001 - every failure is counted
+                with lock:
+                    errors.append(f"{type(error).__name__}: {error}")
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    threads = [threading.Thread(target=user) for _ in range(users)]
+    began = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ended = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return latencies, errors, began, ended, usage.ru_utime + usage.ru_stime - cpu
+
+
+def _share(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal whole shares, larger first."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
 def run_load(
     users: int,
     calls: int,
@@ -73,24 +131,30 @@ def run_load(
     weights: str | None = None,
     download: bool = True,
     endpoint: str = "verify",
+    processes: int = 1,
 ) -> dict:
     """Serve the app, run ``users`` concurrent clients for ``calls`` ``/verify`` calls in all;
     with ``download`` off the clients take each answer without fetching its images (a
     program that wants the verdict and the scores); ``endpoint`` ``verify_data`` asks for the
-    verdict as data, without images.
+    verdict as data, without images. ``processes`` > 1 spreads the users (and the calls) over
+    that many client processes, so that the clients' own Python is not one interpreter lock
+    shared by every user.
 
     Returns:
         {"users", "calls", "answered", "errors", "calls_per_s", "p50_s", "p95_s", "max_s",
-        "server_rss_start_mb", "server_rss_end_mb", "server_rss_peak_mb", "first_error"}.
+        "server_cpu_ms_per_call", "client_cpu_ms_per_call", "server_rss_start_mb",
+        "server_rss_end_mb", "server_rss_peak_mb", "first_error", ...}.
     """
     try:
-        from gradio_client import Client, handle_file
+        import gradio_client  # noqa: F401
     except ImportError:
         raise RuntimeError(
             "--load needs gradio_client: pip install -r requirements-test.txt"
         ) from None
     if users < 1 or calls < 1:
         raise ValueError("--load and --calls must be at least 1.")
+    if not 1 <= processes <= users:
+        raise ValueError("--client-processes must lie between 1 and the number of users.")
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     if weights:
@@ -107,41 +171,21 @@ def run_load(
         _wait_for(url, server)
         start_memory = _memory_mb(server.pid)
         start_cpu = _cpu_seconds(server.pid)
-        references = [handle_file(str(EXAMPLES_DIR / f"writer1_genuine_{i}.png")) for i in (1, 2)]
-        questioned = handle_file(str(EXAMPLES_DIR / "writer1_genuine_3.png"))
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        remaining = [calls]
+        if processes == 1:
+            runs = [_users(url, users, calls, download, endpoint)]
+        else:
+            import concurrent.futures
 
-        def user() -> None:
-            client = Client(url, verbose=False, download_files=download)
-            while True:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                began = time.perf_counter()
-                try:
-                    client.predict(
-                        references=references,
-                        questioned=questioned,
-                        threshold=0.5,
-                        api_name=f"/{endpoint}",
-                    )
-                    with lock:
-                        latencies.append(time.perf_counter() - began)
-                except Exception as error:  # noqa: BLE001 - every failure is counted
-                    with lock:
-                        errors.append(f"{type(error).__name__}: {error}")
-
-        threads = [threading.Thread(target=user) for _ in range(users)]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - began
+            with concurrent.futures.ProcessPoolExecutor(processes) as pool:
+                jobs = [
+                    pool.submit(_users, url, u, c, download, endpoint)
+                    for u, c in zip(_share(users, processes), _share(calls, processes))
+                ]
+                runs = [job.result() for job in jobs]
+        latencies = [x for run in runs for x in run[0]]
+        errors = [e for run in runs for e in run[1]]
+        wall = max(run[3] for run in runs) - min(run[2] for run in runs)
+        client_cpu = sum(run[4] for run in runs)
         end_memory = _memory_mb(server.pid)
         end_cpu = _cpu_seconds(server.pid)
     finally:
@@ -157,6 +201,7 @@ def run_load(
         "answered": len(latencies),
         "downloads": download,
         "endpoint": endpoint,
+        "client_processes": processes,
         "errors": len(errors),
         "calls_per_s": len(latencies) / wall if wall > 0 else 0.0,
         "p50_s": statistics.median(ordered) if ordered else None,
@@ -168,6 +213,8 @@ def run_load(
             if latencies and None not in (start_cpu, end_cpu)
             else None
         ),
+        # The clients' CPU per answered call (every client process, all their threads).
+        "client_cpu_ms_per_call": 1000 * client_cpu / len(latencies) if latencies else None,
         "server_rss_start_mb": start_memory.get("VmRSS"),
         "server_rss_end_mb": end_memory.get("VmRSS"),
         "server_rss_peak_mb": end_memory.get("VmHWM"),
