@@ -109,3 +109,65 @@ def test_the_report_states_the_evidence_and_the_warnings(tiny_verifier, tmp_path
     assert found[0].lr_text() in page and found[1].lr_text() in page
     assert "ENFSI verbal" in page and "POSSIBLE COPY OR TRACING" in page
     assert "a decision rule, not evidence" in page
+
+
+def test_a_corpus_calibration_population_is_chosen_by_name_and_never_mixed():
+    import dataclasses
+
+    from workbench.verification.calibration import populations
+
+    bengali = [
+        dataclasses.replace(c, slope=3.0, population="BHSig260-Bengali", data="B only")
+        for c in STORED
+    ]
+    stored = STORED + bengali
+    assert populations(stored) == ["", "BHSig260-Bengali"]
+    assert populations(bengali) == ["BHSig260-Bengali"]
+    pooled = evidence(stored, 0.8, references=5)
+    own = evidence(stored, 0.8, references=5, population="BHSig260-Bengali")
+    assert [e.calibration.population for e in pooled] == ["", ""]
+    assert [e.calibration.population for e in own] == ["BHSig260-Bengali"] * 2
+    assert own[0].calibration.references == 5 and own[0].calibration.data == "B only"
+    # slope 3 against 2 on the same score: the own population's LR, not the pooled one's
+    assert own[0].log10_lr == pytest.approx(1.5 * pooled[0].log10_lr)
+    assert choose_calibration(stored, "skilled", 5, "Dutch") is None
+    with pytest.raises(ValueError, match="No calibration was fitted on 'Dutch'"):
+        evidence(stored, 0.8, references=5, population="Dutch")
+    # A record written before populations existed reads as the pooled one.
+    old = STORED[0].to_dict()
+    del old["population"]
+    assert Calibration.from_dict(old).population == ""
+
+
+def test_the_verify_tab_and_report_use_the_population_chosen(tiny_verifier, tmp_path, signature):
+    import dataclasses
+
+    import cv2
+    import gradio as gr
+
+    from workbench.ui.verify_tab import POOLED, report, verify_data
+    from workbench.verification.workbench import Workbench
+
+    reference = tmp_path / "reference.png"
+    cv2.imwrite(str(reference), signature)
+    own = [
+        dataclasses.replace(c, slope=3.0, population="Corpus A", data="Corpus A only")
+        for c in STORED
+    ]
+    extra = {"calibration": [c.to_dict() for c in STORED + own]}
+    bench = Workbench(tiny_verifier.save(tmp_path / "w", extra=extra))
+    assert bench.populations == ["", "Corpus A"]
+    pooled = verify_data(bench, [str(reference)], str(reference))
+    chosen = verify_data(bench, [str(reference)], str(reference), population="Corpus A")
+    assert pooled["calibration_population"] == POOLED
+    assert chosen["calibration_population"] == "Corpus A"
+    assert pooled["score"] == chosen["score"]
+    assert chosen["evidence"][0]["log10_lr"] != pooled["evidence"][0]["log10_lr"]
+    with pytest.raises(gr.Error, match="No likelihood-ratio calibration is named 'Corpus B'"):
+        verify_data(bench, [str(reference)], str(reference), population="Corpus B")
+    page = open(report(bench, [str(reference)], str(reference), None, population="Corpus A"))
+    text = page.read()
+    page.close()
+    expected = bench.evidence(bench.verify([str(reference)], str(reference)), "Corpus A")
+    assert expected[0].lr_text() in text and expected[0].calibration.population == "Corpus A"
+    assert "Corpus A only" in text and "validation writers of X" not in text

@@ -355,6 +355,47 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
     assert all(0 <= v <= 1 for key, v in normalization.items() if key != "name")
 
 
+def test_calibrate_fits_each_corpus_its_own_population_beside_the_pooled_one(
+    run, corpus, tmp_path, capsys
+):
+    import shutil
+
+    from workbench.cli import calibrate
+    from workbench.verification.calibration import Calibration, populations
+
+    second = tmp_path / "second"
+    generate_corpus(second, writers=20, genuine=6, forgeries=6, seed=12)
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(run / f"tiny{suffix}", tmp_path / f"tiny{suffix}")
+    common = ["--weights", str(tmp_path / "tiny.safetensors"), "--data", str(corpus), "--data",
+              str(second), "--protocol", "14/6/4", "--protocol", "14/6/4", "--references", "2",
+              "--random-per-writer", "5", "--quiet"]  # fmt: skip
+    assert calibrate.main([*common, "--write-card"]) == 0
+    capsys.readouterr()
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    stored = [Calibration.from_dict(c) for c in card["calibration"]]
+    assert populations(stored) == ["", *sorted([corpus.name, "second"])]
+    for name in (corpus.name, "second"):
+        own = [c for c in stored if c.population == name]
+        assert sorted((c.alternative, c.references) for c in own) == [
+            ("random", 1), ("random", 2), ("skilled", 1), ("skilled", 2)
+        ]  # fmt: skip
+        # 4 validation writers of this corpus alone: 4 x 4 genuine, 4 x 6 skilled comparisons
+        assert all(f"{name} only" in c.data and c.n_same == 16 for c in own)
+    pooled = [c for c in stored if c.population == ""]
+    assert all(c.n_same == 32 for c in pooled)  # both corpora's validation writers
+    assert calibrate.main([*common, "--split", "test"]) == 0
+    measured = {(r := json.loads(line))["name"]: r for line in capsys.readouterr().out.splitlines()}
+    for name in (corpus.name, "second"):
+        mine, theirs = (
+            measured[f"{name} k=2 skilled own calibration"],
+            measured[f"{name} k=2 skilled"],
+        )
+        assert (
+            mine["n_same"] == theirs["n_same"] == 6 * 4 and mine["cllr_min"] == theirs["cllr_min"]
+        )
+
+
 def test_calibrate_measures_the_warning_on_a_corpus_left_out_of_the_conditions(
     run, corpus, tmp_path, capsys
 ):

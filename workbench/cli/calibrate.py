@@ -2,9 +2,12 @@
 
 ``--split val --write-card`` fits, on the validation writers the verifier never trained on, one
 score-to-LR calibration per alternative hypothesis (skilled forgery, random forgery) and per
-number of references k = 1 .. ``--references`` (``workbench.verification.calibration``), and
-stores them in the weights' JSON under ``calibration``. On any other split (``--split test``)
-it measures the stored calibrations: Cllr, Cllr_min and EER per corpus and alternative.
+number of references k = 1 .. ``--references`` (``workbench.verification.calibration``), pooled
+over every corpus, and one more per corpus on its validation writers alone (its calibration
+population, for cases whose conditions match that corpus), and stores them in the weights'
+JSON under ``calibration``. On any other split (``--split test``) it measures the stored
+calibrations: Cllr, Cllr_min and EER per corpus and alternative, for the pooled calibration
+and for the corpus's own population when the weights carry one.
 Comparisons are made as an examiner makes them (``workbench.verification.reference_sets``).
 """
 
@@ -253,17 +256,40 @@ def main(argv: list[str] | None = None) -> int:
                 )
             for kind in pooled:
                 pooled[kind].append(mean[kinds == kind])
-            if split != "val":
-                for alternative in ALTERNATIVES:
-                    calibration = choose_calibration(stored, alternative, k)
-                    same, different = mean[kinds == "genuine"], mean[kinds == alternative]
-                    if calibration and len(same) > 1 and len(different) > 1:
-                        results[f"{corpus} k={k} {alternative}"] = _measure(
-                            calibration, same, different
+            for alternative in ALTERNATIVES:
+                same, different = mean[kinds == "genuine"], mean[kinds == alternative]
+                if len(same) < 2 or len(different) < 2:
+                    continue
+                if split == "val":  # the corpus's own population (with one corpus: the pooled)
+                    if len(by_corpus) > 1:
+                        fitted.append(
+                            fit_calibration(
+                                same,
+                                different,
+                                alternative=alternative,
+                                references=k,
+                                data=f"validation writers of {corpus} only (split {split}), "
+                                f"{len(same)} same-writer and {len(different)} {alternative} "
+                                "comparisons",
+                                population=corpus,
+                            )
                         )
-                        if args.out and k == args.references:
-                            _plots(calibration, same, different, Path(args.out),
-                                   f"{corpus}, k = {k}, {alternative}")  # fmt: skip
+                        name = f"{corpus} k={k} {alternative} own calibration"
+                        results[name] = fitted[-1].to_dict()
+                    continue
+                calibration = choose_calibration(stored, alternative, k)
+                if calibration is not None:
+                    results[f"{corpus} k={k} {alternative}"] = _measure(
+                        calibration, same, different
+                    )
+                    if args.out and k == args.references:
+                        _plots(calibration, same, different, Path(args.out),
+                               f"{corpus}, k = {k}, {alternative}")  # fmt: skip
+                own = choose_calibration(stored, alternative, k, population=corpus)
+                if own is not None:
+                    results[f"{corpus} k={k} {alternative} own calibration"] = _measure(
+                        own, same, different
+                    )
         if split == "val":
             same = np.concatenate(pooled["genuine"])
             for alternative in ALTERNATIVES:

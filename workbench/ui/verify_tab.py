@@ -27,6 +27,20 @@ from workbench.verification.views import (
 from workbench.verification.workbench import Workbench
 
 EXAMPLES = EXAMPLES_DIR
+POOLED = "all validated corpora (pooled)"
+
+
+def _population(workbench: Workbench, value) -> str:
+    """The calibration population chosen (``POOLED`` or none -> "", the pooled one), or
+    gr.Error for one the weights do not carry."""
+    if value in (None, "", POOLED):
+        return ""
+    if value not in workbench.populations:
+        known = ", ".join([POOLED, *(p for p in workbench.populations if p)])
+        raise gr.Error(
+            f"No likelihood-ratio calibration is named '{value}'. Choose one of: {known}."
+        )
+    return str(value)
 
 
 def _inputs(references, drawn_reference, questioned, drawn_questioned) -> tuple[list[str], str]:
@@ -99,11 +113,14 @@ def verify(
     drawn_reference=None,
     drawn_questioned=None,
     candidate=1,
+    population=POOLED,
 ):
     """The verdict, the given and normalized images and the per-reference scores (``/verify``).
     A page or PDF is searched for signatures: references use the best candidate, the
-    questioned signature the ``candidate``-th (1 = best; ``/find_signatures`` lists them)."""
+    questioned signature the ``candidate``-th (1 = best; ``/find_signatures`` lists them).
+    ``population``: whose validation writers the likelihood ratios are calibrated on."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+    chosen = _population(workbench, population)
     verdict = _verdict(workbench, paths, questioned, threshold, candidate)
     table = [
         [Path(p).name, intake_note(i), f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
@@ -118,7 +135,7 @@ def verify(
         _verdict_markdown(
             verdict,
             len(paths),
-            workbench.evidence(verdict),
+            workbench.evidence(verdict, chosen),
             workbench.copy_flag(verdict),
             workbench.conditions_check(verdict),
         ),
@@ -149,10 +166,13 @@ def _as_given(path: str, intake):
     return shown_file(intake_view(intake))
 
 
-def verify_data(workbench: Workbench, references, questioned, threshold=None, candidate=1):
+def verify_data(
+    workbench: Workbench, references, questioned, threshold=None, candidate=1, population=POOLED
+):
     """The verdict as data, without images (``/verify_data``): for programs that want the
     decision, the per-reference scores and the likelihood ratios, not the pictures."""
     paths, questioned_path = _inputs(references, None, questioned, None)
+    chosen = _population(workbench, population)
     verdict = _verdict(workbench, paths, questioned_path, threshold, candidate)
     return {
         "score": round(verdict.score, 6),
@@ -170,8 +190,9 @@ def verify_data(workbench: Workbench, references, questioned, threshold=None, ca
                 "verbal": e.verbal,
                 "at_bound": e.at_bound,
             }
-            for e in workbench.evidence(verdict)
+            for e in workbench.evidence(verdict, chosen)
         ],  # fmt: skip
+        "calibration_population": chosen or POOLED,
     }
 
 
@@ -236,12 +257,14 @@ def report(
     drawn_reference=None,
     drawn_questioned=None,
     candidate=1,
+    population=POOLED,
 ):
     """The path of the examiner's self-contained HTML report (``/report``)."""
     paths, questioned = _inputs(references, drawn_reference, questioned, drawn_questioned)
+    chosen = _population(workbench, population)
     try:
         choice = _candidate(candidate)
-        return str(examiner_report(workbench, paths, questioned, threshold, method, choice))
+        return str(examiner_report(workbench, paths, questioned, threshold, method, choice, chosen))
     except (SignatureInputError, ValueError) as error:
         raise gr.Error(str(error)) from None
 
@@ -350,6 +373,16 @@ def create_tab(workbench: Workbench) -> None:
             elem_id="v-threshold",
         )
         rates = gr.Markdown(rates_markdown(workbench, default), elem_id="v-rates")
+        population = gr.Dropdown(
+            [POOLED, *(p for p in workbench.populations if p)],
+            value=POOLED,
+            label="Likelihood ratios calibrated on the validation writers of",
+            info="Pooled: every corpus the model was validated on. A single corpus: for cases "
+            "whose script, scanner and medium match it (calibration data should represent the "
+            "case's conditions).",
+            visible=len(workbench.populations) > 1,
+            elem_id="v-population",
+        )
         run = gr.Button("Verify", variant="primary", elem_id="v-run")
         data_run = gr.Button(visible=False)  # /verify_data: the verdict for programs
         data = gr.JSON(visible=False)
@@ -434,13 +467,13 @@ def create_tab(workbench: Workbench) -> None:
         candidates.select(pick_candidate, outputs=candidate, api_name=False, queue=False)
         run.click(
             on_gpu(bind(verify, workbench)),
-            inputs=[references, questioned, threshold] + drawings + [candidate],
+            inputs=[references, questioned, threshold] + drawings + [candidate, population],
             outputs=[verdict, ref_originals, ref_gallery, query_original, query_image, scores],
             api_name="verify",
         )
         data_run.click(
             on_gpu(bind(verify_data, workbench)),
-            inputs=[references, questioned, threshold, candidate],
+            inputs=[references, questioned, threshold, candidate, population],
             outputs=data,
             api_name="verify_data",
         )
@@ -452,7 +485,7 @@ def create_tab(workbench: Workbench) -> None:
         )
         report_button.click(
             on_gpu(bind(report, workbench)),
-            inputs=[references, questioned, threshold, method] + drawings + [candidate],
+            inputs=[references, questioned, threshold, method] + drawings + [candidate, population],
             outputs=report_file,
             api_name="report",
         )

@@ -155,6 +155,10 @@ class Calibration:
             monotone calibration would reach (bits).
         bounds: (lower, upper) log10 LR.
         data: where the comparisons come from, in words.
+        population: the corpus whose validation writers alone it was fitted on, for cases
+            whose conditions match that corpus (script, scanner, medium: ENFSI asks for
+            calibration data representative of the case); "" = pooled over every validated
+            corpus, the default.
     """
 
     alternative: str
@@ -167,6 +171,7 @@ class Calibration:
     cllr: float
     cllr_min: float
     data: str = ""
+    population: str = ""
 
     def raw_log10_lr(self, scores) -> np.ndarray:
         """Scores in 0..1 -> log10 LRs before the bounds (float64)."""
@@ -190,7 +195,13 @@ class Calibration:
 
 
 def fit_calibration(
-    scores_same, scores_different, *, alternative: str, references: int = 1, data: str = ""
+    scores_same,
+    scores_different,
+    *,
+    alternative: str,
+    references: int = 1,
+    data: str = "",
+    population: str = "",
 ) -> Calibration:
     """Fit the score-to-LR map on validation comparisons (H1: same writer; H2: ``alternative``).
 
@@ -242,17 +253,30 @@ def fit_calibration(
         cllr(np.clip(raw_same, *bounds), np.clip(raw_different, *bounds)),
         cllr_min(same, different),
         data,
+        population,
     )
     return fitted
 
 
 def choose_calibration(
-    stored: list[Calibration], alternative: str, references: int
+    stored: list[Calibration], alternative: str, references: int, population: str = ""
 ) -> Calibration | None:
-    """The calibration for ``alternative`` fitted for the most references not above
-    ``references`` (an LR for 7 references uses the one for 5), or None."""
-    fits = [c for c in stored if c.alternative == alternative and c.references <= references]
+    """The calibration of ``population`` ("" = pooled) for ``alternative`` fitted for the most
+    references not above ``references`` (an LR for 7 references uses the one for 5), or
+    None."""
+    fits = [
+        c
+        for c in stored
+        if c.alternative == alternative
+        and c.references <= references
+        and c.population == population
+    ]
     return max(fits, key=lambda c: c.references) if fits else None
+
+
+def populations(stored: list[Calibration]) -> list[str]:
+    """The calibration populations ``stored`` holds, the pooled one ("") first when present."""
+    return sorted({c.population for c in stored}, key=lambda name: (name != "", name))
 
 
 def empirical_cross_entropy(log10_lr_same, log10_lr_different, prior_log10_odds) -> np.ndarray:

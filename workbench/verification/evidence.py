@@ -16,6 +16,7 @@ from workbench.verification.calibration import (
     SAME_SOURCE,
     Calibration,
     choose_calibration,
+    populations,
     verbal_equivalent,
 )
 
@@ -58,13 +59,25 @@ def _round(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-def evidence(stored: list[Calibration], score: float, references: int) -> list[Evidence]:
+def evidence(
+    stored: list[Calibration], score: float, references: int, population: str = ""
+) -> list[Evidence]:
     """The evidence under each alternative the weights carry a calibration for (none when the
-    weights carry no calibration): the calibration for the most references not above
-    ``references`` is used."""
+    weights carry no calibration): ``population``'s calibration ("" = pooled over every
+    validated corpus) for the most references not above ``references`` is used.
+
+    Raises:
+        ValueError: ``population`` is not one the weights carry.
+    """
+    if stored and population not in populations(stored):
+        known = ", ".join(repr(p) for p in populations(stored) if p) or "none"
+        raise ValueError(
+            f"No calibration was fitted on {population!r}; the weights carry the pooled one "
+            f"and these: {known}."
+        )
     found = []
     for alternative in ALTERNATIVES:
-        calibration = choose_calibration(stored, alternative, references)
+        calibration = choose_calibration(stored, alternative, references, population)
         if calibration is None:
             continue
         raw = float(calibration.raw_log10_lr([score])[0])

@@ -251,13 +251,16 @@ def _explanation_section(explanation, attribution, method, names, index, questio
     return "\n".join(parts)
 
 
-def _evidence_section(workbench: Workbench, verdict: Verdict, references: int) -> str:
-    """The LRs, and the copy and conditions warnings that apply (``verification.evidence``)."""
+def _evidence_section(
+    workbench: Workbench, verdict: Verdict, references: int, population: str = ""
+) -> str:
+    """The LRs (``population``'s calibration, "" = pooled), and the copy and conditions
+    warnings that apply (``verification.evidence``)."""
     from workbench.verification.evidence import evidence_html
 
     copy, conditions = workbench.copy_flag(verdict), workbench.conditions_check(verdict)
     warnings = [x.message() for x in (copy, conditions) if x is not None]
-    return evidence_html(workbench.evidence(verdict), references, warnings)
+    return evidence_html(workbench.evidence(verdict, population), references, warnings)
 
 
 def intake_note(intake) -> str:
@@ -298,6 +301,7 @@ def build_report(
     generated_at: datetime | None = None,
     max_original_side: int = 1600,
     questioned_choice: int = 1,
+    population: str = "",
 ) -> str:
     """The report as one HTML string.
 
@@ -315,6 +319,8 @@ def build_report(
         questioned_choice: the questioned page's candidate the verdict used (1 = the best), for
             a verdict that carries no intake records (``Verdict.intakes``); otherwise the files
             are not read again. Where each signature was taken from (page, box) is recorded.
+        population: the likelihood ratios' calibration population ("" = pooled over every
+            validated corpus; ``Workbench.populations``).
 
     Raises:
         ValueError: a file is missing, or the counts or shapes do not match the verdict.
@@ -412,7 +418,7 @@ def build_report(
             f"against threshold <b>{verdict.threshold:.4f}</b>: "
             "accepted as genuine when score &gt;= threshold.</p>"
         ),
-        _evidence_section(workbench, verdict, len(paths)),
+        _evidence_section(workbench, verdict, len(paths), population),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
         "<th>signature taken from</th><th>score</th><th>this reference alone</th></tr>"

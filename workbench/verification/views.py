@@ -97,10 +97,12 @@ def examiner_report(
     threshold: float,
     method: str = DEFAULT_METHOD,
     questioned_choice: int = 1,
+    population: str = "",
 ) -> Path:
     """The examiner's HTML report of the comparison, written to a new temporary folder (the
     explanation is of the first reference; ``questioned_choice``: the questioned page's
-    candidate). Raises SignatureInputError / ValueError."""
+    candidate; ``population``: the LR calibration's, "" = pooled). Raises
+    SignatureInputError / ValueError."""
     verdict = workbench.verify(
         paths, questioned, threshold=threshold, questioned_choice=questioned_choice
     )
@@ -118,4 +120,5 @@ def examiner_report(
         attribution=saliency,
         attribution_method=METHODS[method],
         questioned_choice=questioned_choice,
+        population=population,
     )

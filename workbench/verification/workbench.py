@@ -191,13 +191,25 @@ class Workbench:
             return None
         return check_copies(check, verdict.references, verdict.questioned)
 
-    def evidence(self, verdict: Verdict) -> list:
+    def evidence(self, verdict: Verdict, population: str = "") -> list:
         """The likelihood ratio of ``verdict``'s mean score under each alternative hypothesis
-        (``verification.evidence``), calibrated for its number of references; empty without
-        calibrations."""
+        (``verification.evidence``), calibrated for its number of references on
+        ``population``'s validation writers ("" = pooled over every validated corpus); empty
+        without calibrations.
+
+        Raises:
+            ValueError: a population the weights carry no calibration for.
+        """
         from workbench.verification.evidence import evidence
 
-        return evidence(self.calibrations, verdict.score, len(verdict.scores))
+        return evidence(self.calibrations, verdict.score, len(verdict.scores), population)
+
+    @property
+    def populations(self) -> list[str]:
+        """The calibration populations the weights carry: "" (pooled) first, then corpora."""
+        from workbench.verification.calibration import populations
+
+        return populations(self.calibrations)
 
     def normalize(
         self,
