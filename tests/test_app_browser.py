@@ -235,6 +235,15 @@ def test_the_verdict_as_data_matches_the_verdict(app_url):
     assert all(e["verbal"] and e["alternative"] in ("skilled", "random") for e in data["evidence"])
     with pytest.raises(Exception, match="at least one reference"):
         client.predict(references=[], questioned=query, threshold=0.5, api_name="/verify_data")
+    # The likelihood ratios of one corpus's own calibration (the shipped weights carry them).
+    assert data["calibration_population"] == "all validated corpora (pooled)"
+    own = client.predict(references=refs, questioned=query, threshold=0.5,
+                         population="BHSig260-Bengali", api_name="/verify_data")  # fmt: skip
+    assert own["calibration_population"] == "BHSig260-Bengali" and own["score"] == data["score"]
+    assert [e["log10_lr"] for e in own["evidence"]] != [e["log10_lr"] for e in data["evidence"]]
+    with pytest.raises(Exception, match="Klingon is not in the list of choices"):
+        client.predict(references=refs, questioned=query, threshold=0.5, population="Klingon",
+                       api_name="/verify_data")  # fmt: skip
 
 
 def test_gradio_client_api(app_url):
