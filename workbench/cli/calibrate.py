@@ -197,6 +197,21 @@ def _normalization(kinds: np.ndarray, mean: np.ndarray, normalized: np.ndarray) 
     return out
 
 
+def _fit(same, different, alternative: str, k: int, population: str, corpora=()) -> Calibration:
+    """A calibration fitted on validation comparisons: ``population``'s own ("" = pooled over
+    ``corpora``)."""
+    where = f"{population} only" if population else ", ".join(corpora)
+    return fit_calibration(
+        same,
+        different,
+        alternative=alternative,
+        references=k,
+        data=f"validation writers of {where} (split val), {len(same)} same-writer and "
+        f"{len(different)} {alternative} comparisons",
+        population=population,
+    )
+
+
 def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
     labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
     scores = np.concatenate([same, different])
@@ -262,18 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if split == "val":  # the corpus's own population (with one corpus: the pooled)
                     if len(by_corpus) > 1:
-                        fitted.append(
-                            fit_calibration(
-                                same,
-                                different,
-                                alternative=alternative,
-                                references=k,
-                                data=f"validation writers of {corpus} only (split {split}), "
-                                f"{len(same)} same-writer and {len(different)} {alternative} "
-                                "comparisons",
-                                population=corpus,
-                            )
-                        )
+                        fitted.append(_fit(same, different, alternative, k, corpus))
                         name = f"{corpus} k={k} {alternative} own calibration"
                         results[name] = fitted[-1].to_dict()
                     continue
@@ -296,17 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 different = np.concatenate(pooled[alternative])
                 if len(different) < 2:
                     continue
-                corpora = ", ".join(by_corpus)
-                fitted.append(
-                    fit_calibration(
-                        same,
-                        different,
-                        alternative=alternative,
-                        references=k,
-                        data=f"validation writers of {corpora} (split {split}), "
-                        f"{len(same)} same-writer and {len(different)} {alternative} comparisons",
-                    )
-                )
+                fitted.append(_fit(same, different, alternative, k, "", list(by_corpus)))
                 results[f"k={k} {alternative}"] = fitted[-1].to_dict()
     features = _image_features(bank, comparisons)
     conditions = stored_conditions(card)
