@@ -177,3 +177,45 @@ def test_images_shown_are_content_named_files_written_whole(tmp_path, monkeypatc
         thread.join()
     assert not errors and len(set(sizes)) == 1 and sizes[0] > 0
     assert not [p for p in (tmp_path / "shown").iterdir() if p.name.startswith(".")]
+
+
+def test_scoring_shares_the_model_and_an_attribution_takes_it_alone(tiny_verifier, files):
+    import threading
+
+    from workbench.verification.sharing import SharedLock
+
+    lock, order = SharedLock(), []
+
+    def run(kind: str, name: str) -> threading.Thread:
+        def hold() -> None:
+            with getattr(lock, kind)():
+                order.append(name)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        return thread
+
+    with lock.shared():
+        run("shared", "second reader").join(timeout=10)
+        assert order == ["second reader"]  # readers do not wait for each other
+        writer = run("exclusive", "writer")
+        writer.join(timeout=0.3)
+        assert writer.is_alive() and order == ["second reader"]  # waits for the reader
+        late = run("shared", "late reader")
+        late.join(timeout=0.3)
+        assert late.is_alive()  # a reader arriving after a waiting writer waits for it
+    writer.join(timeout=10)
+    late.join(timeout=10)
+    assert order == ["second reader", "writer", "late reader"]
+
+    # A verdict waits while an attribution holds the model, then answers as usual.
+    bench = Workbench(tiny_verifier.weights)
+    expected = bench.verify(files[:2], files[3]).scores
+    found = []
+    with bench.model_use.exclusive():
+        verdict = threading.Thread(target=lambda: found.append(bench.verify(files[:2], files[3])))
+        verdict.start()
+        verdict.join(timeout=0.5)
+        assert verdict.is_alive() and not found
+    verdict.join(timeout=30)
+    assert found and found[0].scores == expected

@@ -55,9 +55,15 @@ def ranking_verifiers(
     """
     verifiers: dict[str, RankingVerifier] = {}
     if workbench.model is not None:
+        scorer = verifier_scorer(workbench.model)
+
+        def shared(references, questioned):  # the model is shared with the other tabs' requests
+            with workbench.model_use.shared():
+                return scorer(references, questioned)
+
         verifiers[PAIRWISE] = RankingVerifier(
             PAIRWISE,
-            verifier_scorer(workbench.model),
+            shared,
             workbench.threshold,
             "the verifier's validation threshold",
         )

@@ -250,9 +250,10 @@ def evaluate_archive(
     chunk = max(batch_size, 1) * 4
     for start in range(0, len(pairs), chunk):
         part = absolute[start : start + chunk]
-        scores[start : start + len(part)] = score_pairs(
-            workbench.model, bank, part, batch_size=batch_size
-        )
+        with workbench.model_use.shared():  # an explanation may take the model between chunks
+            scores[start : start + len(part)] = score_pairs(
+                workbench.model, bank, part, batch_size=batch_size
+            )
         done = start + len(part)
         report(0.5 + 0.4 * done / len(pairs), f"Scoring pairs {done}/{len(pairs)}")
     report(0.92, "Measuring errors and drawing curves")

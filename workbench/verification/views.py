@@ -60,7 +60,8 @@ def _explanation(
         raise ValueError(f"Unknown attribution method {method!r}: choose one of {list(METHODS)}.")
     result = workbench.explain(reference, questioned, questioned_choice=questioned_choice)
     attribution = QuestionedAttribution(workbench.model, method=METHODS[method], output="log_odds")
-    return result, attribution.attribute(result.reference, result.questioned)
+    with workbench.model_use.exclusive():  # gradients switched and layers hooked: alone
+        return result, attribution.attribute(result.reference, result.questioned)
 
 
 def explanation_views(

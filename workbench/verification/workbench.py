@@ -15,6 +15,7 @@ from workbench.errors import SignatureInputError
 from workbench.intake.cleaning import DEFAULT_CLEANING, CleaningConfig
 from workbench.preprocess import ImageSource, PreprocessRecord, load_signature, normalize_stages
 from workbench.verification.intake_cache import IntakeCache, file_key
+from workbench.verification.sharing import SharedLock
 
 if TYPE_CHECKING:
     from workbench.checkpoint import WeightsCard
@@ -132,6 +133,8 @@ class Workbench:
         self.intake_cache = IntakeCache()  # references are taken in once (issue 15)
         # ... and their stem and first dense block computed once (``scoring.score_against``)
         self.feature_cache = IntakeCache(max_items=64, max_bytes=64 * 2**20)
+        # Scoring shares the model between requests; captum's attributions take it alone.
+        self.model_use = SharedLock()
         # Without weights, an empty card: no name, no validation, the fallback threshold.
         self.card: WeightsCard = WeightsCard(preprocess=self.preprocess_config)
         if weights is not None:
@@ -280,7 +283,8 @@ class Workbench:
         given.append(self.normalize(questioned, choice=questioned_choice))
         refs = np.stack([g.image for g in given[:-1]])
         query = given[-1].image
-        scores = score_against(self.model, refs, query, cache=self.feature_cache)
+        with self.model_use.shared():
+            scores = score_against(self.model, refs, query, cache=self.feature_cache)
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
@@ -307,7 +311,7 @@ class Workbench:
             raise ValueError("No verifier weights are loaded.")
         ref = self.normalize(reference).image
         query = self.normalize(questioned, choice=questioned_choice).image
-        with torch.inference_mode():
+        with torch.inference_mode(), self.model_use.shared():
             x1, x2 = images_to_tensor(ref).to(self.device), images_to_tensor(query).to(self.device)
             logits, explanation = self.model(x1, x2, explain=True)
         maps = [None if m is None else m[0].float().cpu().numpy() for m in explanation.block_maps]
