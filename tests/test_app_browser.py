@@ -87,9 +87,18 @@ def app_url(tiny_verifier, tmp_path_factory):
         "n_genuine": 2,
         "n_forged": 4,
     }
+    # Likelihood-ratio calibrations by hand: pooled, and a corpus's own population.
+    calibration = {"references": 1, "intercept": 0.0, "bounds": [-2.0, 2.0], "n_same": 10,
+                   "n_different": 10, "cllr": 0.5, "cllr_min": 0.4, "data": "by hand"}  # fmt: skip
+    calibrations = [
+        {**calibration, "alternative": alternative, "slope": slope, "population": population}
+        for alternative in ("skilled", "random")
+        for slope, population in ((1.0, ""), (3.0, "Corpus A"))
+    ]
     weights = tiny_verifier.save(
         tmp_path_factory.mktemp("weights") / "tiny",
         validation={"threshold": 0.5, "curve": curve},
+        extra={"calibration": calibrations},
     )
     with served(Workbench(weights)) as url:
         yield url
@@ -232,14 +241,15 @@ def test_the_verdict_as_data_matches_the_verdict(app_url):
     mean = sum(r["score"] for r in data["references"]) / 2
     assert abs(data["score"] - mean) < 1e-5 and data["threshold"] == 0.5
     assert data["same_writer"] == (data["score"] >= 0.5)
-    assert all(e["verbal"] and e["alternative"] in ("skilled", "random") for e in data["evidence"])
+    assert [e["alternative"] for e in data["evidence"]] == ["skilled", "random"]
+    assert all(e["verbal"] for e in data["evidence"])
     with pytest.raises(Exception, match="at least one reference"):
         client.predict(references=[], questioned=query, threshold=0.5, api_name="/verify_data")
-    # The likelihood ratios of one corpus's own calibration (the shipped weights carry them).
+    # The likelihood ratios of one corpus's own calibration (slope 3 against the pooled 1).
     assert data["calibration_population"] == "all validated corpora (pooled)"
     own = client.predict(references=refs, questioned=query, threshold=0.5,
-                         population="BHSig260-Bengali", api_name="/verify_data")  # fmt: skip
-    assert own["calibration_population"] == "BHSig260-Bengali" and own["score"] == data["score"]
+                         population="Corpus A", api_name="/verify_data")  # fmt: skip
+    assert own["calibration_population"] == "Corpus A" and own["score"] == data["score"]
     assert [e["log10_lr"] for e in own["evidence"]] != [e["log10_lr"] for e in data["evidence"]]
     with pytest.raises(Exception, match="Klingon is not in the list of choices"):
         client.predict(references=refs, questioned=query, threshold=0.5, population="Klingon",
