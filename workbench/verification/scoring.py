@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from workbench import engine
-from workbench.data.batches import PairBatches, array_batches
+from workbench.data.batches import PairBatches
 from workbench.data.image_bank import ImageBank
 from workbench.data.pairs import Pair
 from workbench.models.verifier import images_to_tensor
@@ -80,13 +80,9 @@ def score_against(
     Each image's stem and first dense block run once (``image_features``), not once per pair,
     and ``cache`` keeps them between calls, keyed by the image's bytes: the references an
     examiner verifies against cost only their pairs' remaining layers (issue 15). Each image
-    runs alone, so a cached and a fresh computation agree exactly. A model without
-    ``image_features`` runs the pairs whole.
+    runs alone, so a cached and a fresh computation agree exactly.
     """
     module = engine.unwrap(model)
-    if not hasattr(module, "image_features"):
-        query = np.repeat(questioned[None], len(references), axis=0)
-        return engine.predict(model, array_batches(references, query, batch_size=64))
     device = next(module.parameters()).device
     with torch.inference_mode(), engine.autocast(device):
         f2 = _image_features(module, device, questioned, cache)
@@ -102,8 +98,9 @@ def score_against(
 
 
 def _image_features(module, device, image: np.ndarray, cache: IntakeCache | None):
-    image = np.ascontiguousarray(image, dtype=np.float32)
-    key = ("features", image.shape, hashlib.blake2b(image.tobytes(), digest_size=20).digest())
+    image = np.ascontiguousarray(image)  # hashed as given: images_to_tensor converts it once
+    digest = hashlib.blake2b(image.tobytes(), digest_size=20).digest()
+    key = ("features", image.dtype.str, image.shape, digest)
     found = cache.get(key) if cache is not None else None
     if found is None:
         found = module.image_features(_on(device, image[None]))
