@@ -213,3 +213,72 @@ def test_writer_normalization_by_hand():
     assert isinstance(pairs[0], Pair)
     with pytest.raises(ValueError, match="at least 2 references"):
         writer_normalized(comparisons, pairs, scores, k=1)
+
+
+def test_a_fused_calibration_uses_both_scores_and_weighs_the_informative_one():
+    rng = np.random.default_rng(5)
+    n = 400
+    # the pair score is pure noise; the writer space's similarity separates the hypotheses
+    score_same, score_different = rng.random(n), rng.random(n)
+    sim_same = np.clip(rng.normal(0.5, 0.2, n), -1, 1)
+    sim_different = np.clip(rng.normal(-0.2, 0.2, n), -1, 1)
+    fused = fit_calibration(
+        score_same, score_different, alternative="skilled", references=5,
+        similarities_same=sim_same, similarities_different=sim_different,
+    )  # fmt: skip
+    alone = fit_calibration(score_same, score_different, alternative="skilled", references=5)
+    assert fused.uses_writer_space and not alone.uses_writer_space
+    assert fused.writer_space_slope > 0 and abs(fused.slope) < 0.5 * fused.writer_space_slope
+    assert fused.cllr < 0.5 < 0.9 < alone.cllr
+    assert fused.cllr_min <= fused.cllr + 1e-9
+    # the LR rises with the similarity at a fixed pair score, within the bounds
+    lrs = fused.log10_lr(np.full(5, 0.5), np.linspace(-0.9, 0.9, 5))
+    assert np.all(np.diff(lrs) > 0) or lrs[-1] == fused.bounds[1]
+    assert fused.bounds[0] <= lrs.min() and lrs.max() <= fused.bounds[1]
+    with pytest.raises(ValueError, match="give both"):
+        fused.log10_lr([0.5])
+    assert Calibration.from_dict(fused.to_dict()) == fused
+    # a record written before fusion existed reads as a pair-score calibration
+    old = {k: v for k, v in alone.to_dict().items() if k != "writer_space_slope"}
+    assert Calibration.from_dict(old) == alone
+    with pytest.raises(ValueError, match="one writer-space similarity per comparison"):
+        fit_calibration(
+            score_same,
+            score_different,
+            alternative="skilled",
+            similarities_same=sim_same[:-1],
+            similarities_different=sim_different,
+        )
+    with pytest.raises(ValueError, match="lie in -1..1"):
+        fit_calibration(
+            score_same,
+            score_different,
+            alternative="skilled",
+            similarities_same=sim_same + 5,
+            similarities_different=sim_different,
+        )
+
+
+def test_a_fused_calibration_never_lets_the_lr_fall_as_a_score_rises():
+    rng = np.random.default_rng(6)
+    n = 300
+    score_same, score_different = rng.beta(6, 2, n), rng.beta(2, 6, n)
+    # a similarity that runs the wrong way: higher for the alternative
+    sim_same = np.clip(rng.normal(-0.3, 0.2, n), -1, 1)
+    sim_different = np.clip(rng.normal(0.3, 0.2, n), -1, 1)
+    fitted = fit_calibration(
+        score_same, score_different, alternative="random",
+        similarities_same=sim_same, similarities_different=sim_different,
+    )  # fmt: skip
+    alone = fit_calibration(score_same, score_different, alternative="random")
+    assert not fitted.uses_writer_space and fitted.score_used == "the mean pair score"
+    assert fitted.slope == pytest.approx(alone.slope) and fitted.cllr == pytest.approx(alone.cllr)
+    # and the other way round: an anti-informative pair score is dropped for the similarity
+    flipped = fit_calibration(
+        1 - score_same, 1 - score_different, alternative="random",
+        similarities_same=-sim_same, similarities_different=-sim_different,
+    )  # fmt: skip
+    assert flipped.slope == 0.0 and flipped.writer_space_slope > 0
+    assert flipped.score_used == "the writer space's similarity"
+    lrs = flipped.log10_lr(np.full(3, 0.5), [-0.5, 0.0, 0.5])
+    assert np.all(np.diff(lrs) >= 0)

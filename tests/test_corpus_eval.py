@@ -127,6 +127,57 @@ def test_with_a_calibration_the_evaluation_measures_the_lrs_validity(
     assert result.tippett is not None and result.ece is not None
 
 
+def test_a_fused_calibration_is_measured_with_each_pairs_writer_space_similarity(
+    tiny_verifier, corpus, corpus_zip, tmp_path
+):
+    from workbench.data.image_bank import ImageBank
+    from workbench.verification.calibration import cllr, fit_calibration
+    from workbench.verification.workbench import Workbench
+    from workbench.verification.writer_space import (
+        embed_images,
+        fit_writer_space,
+        pair_similarities,
+    )
+
+    model = tiny_verifier.load()
+    paths = sorted(str(p) for p in corpus.rglob("*.png"))[:24]
+    bank = ImageBank(paths, config=Workbench(tiny_verifier.weights).preprocess_config,
+                     progress=False)  # fmt: skip
+    space = fit_writer_space(
+        embed_images(model, bank.get(paths)), [Path(p).parent.name for p in paths]
+    )
+    rng = np.random.default_rng(1)
+    fused = fit_calibration(
+        rng.beta(5, 3, 60), rng.beta(3, 5, 60), alternative="skilled",
+        similarities_same=rng.uniform(0, 1, 60), similarities_different=rng.uniform(-1, 0.5, 60),
+    )  # fmt: skip
+    assert fused.uses_writer_space
+    extra = {"writer_space": space.to_dict(), "calibration": [fused.to_dict()]}
+    bench = Workbench(tiny_verifier.save(tmp_path / "fused", extra=extra))
+    result = evaluate_archive(bench, corpus_zip, out_dir=tmp_path / "out")
+    assert result.validity is not None and result.tippett is not None
+    # by hand: each pair's similarity from the same images, the LRs from both scores
+    root = tmp_path / "unpacked"
+    safe_extract(corpus_zip, root)
+    files = {p.relative_to(root).as_posix(): str(p) for p in root.rglob("*.png")}
+
+    def key(name):
+        return next(v for k, v in files.items() if k.endswith(name))
+
+    images = sorted({key(q) for p in result.pairs for q in (p.reference, p.questioned)})
+    own_bank = ImageBank(images, config=bench.preprocess_config, progress=False)
+    features = dict(zip(images, embed_images(bench.model, own_bank.get(images))))
+    from dataclasses import replace
+
+    located = [replace(p, reference=key(p.reference), questioned=key(p.questioned))
+               for p in result.pairs]  # fmt: skip
+    sims = pair_similarities(bench.writer_space, features, located)
+    labels = np.array([p.label for p in result.pairs])
+    stored = bench.calibrations[0]
+    lr = stored.log10_lr(result.scores, sims)
+    assert result.validity.cllr == pytest.approx(cllr(lr[labels == 1], lr[labels == 0]), abs=1e-6)
+
+
 def test_pairs_csv_chooses_the_pairs(workbench, corpus_zip, tmp_path):
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(

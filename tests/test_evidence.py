@@ -171,3 +171,80 @@ def test_the_verify_tab_and_report_use_the_population_chosen(tiny_verifier, tmp_
     expected = bench.evidence(bench.verify([str(reference)], str(reference)), "Corpus A")
     assert expected[0].lr_text() in text and expected[0].calibration.population == "Corpus A"
     assert "Corpus A only" in text and "validation writers of X" not in text
+
+
+def test_a_workbench_with_a_writer_space_fuses_it_into_the_likelihood_ratio(
+    tiny_verifier, tmp_path
+):
+    import html
+
+    import cv2
+
+    from tests.conftest import synthetic_signature
+    from workbench.verification.calibration import fit_calibration
+    from workbench.verification.scoring import writer_space_similarity
+    from workbench.verification.workbench import Workbench
+    from workbench.verification.writer_space import embed_images, fit_writer_space, similarity
+
+    size = tiny_verifier.size
+    model = tiny_verifier.load()
+    images = np.stack([cv2.resize(synthetic_signature(s), (size, size)) for s in range(12)])
+    space = fit_writer_space(embed_images(model, images), [f"w{s % 4}" for s in range(12)])
+    rng = np.random.default_rng(0)
+    fused = fit_calibration(
+        rng.random(50), rng.random(50), alternative="skilled", references=1,
+        similarities_same=rng.uniform(0.2, 1, 50), similarities_different=rng.uniform(-1, 0.3, 50),
+    )  # fmt: skip
+    assert fused.uses_writer_space
+    extra = {"writer_space": space.to_dict(), "calibration": [fused.to_dict()]}
+    bench = Workbench(tiny_verifier.save(tmp_path / "fused", extra=extra))
+    assert bench.writer_space is not None
+    refs, questioned = [images[0], images[4]], images[1]
+    verdict = bench.verify(refs, questioned)
+    normalized = np.stack(verdict.references)
+    expected = similarity(
+        space, embed_images(model, normalized), embed_images(model, verdict.questioned[None])
+    )
+    assert verdict.similarity == pytest.approx(expected, abs=1e-4)
+    assert -1.0 <= verdict.similarity <= 1.0
+    # taken again from the feature cache: the same similarity (the space as stored, rounded)
+    hits = bench.feature_cache.hits
+    again = writer_space_similarity(
+        bench.model, bench.writer_space, normalized, verdict.questioned, cache=bench.feature_cache
+    )
+    assert bench.feature_cache.hits == hits + 3  # 2 references and the questioned signature
+    assert again == pytest.approx(verdict.similarity, abs=1e-9)
+    found = bench.evidence(verdict)
+    assert len(found) == 1 and found[0].calibration.uses_writer_space
+    assert found[0].log10_lr == pytest.approx(
+        float(fused.log10_lr([verdict.score], [verdict.similarity])[0])
+    )
+    from workbench.ui.verify_tab import _verdict_markdown
+    from workbench.verification.report import build_report
+
+    shown = _verdict_markdown(verdict, 2, found)
+    assert f"**{verdict.similarity:+.3f}**" in shown and "2 references together" in shown
+    assert found[0].calibration.score_used in shown
+    files = [tmp_path / f"{i}.png" for i in range(3)]
+    for path, image in zip(files, [images[0], images[4], images[1]]):
+        cv2.imwrite(str(path), image)
+    on_files = bench.verify(files[:2], files[2])
+    page = build_report(bench, files[:2], files[2], on_files)
+    assert f"<b>{on_files.similarity:+.3f}</b>" in page
+    section = page[page.index("<h2>Evidence</h2>") :]
+    found_on_files = bench.evidence(on_files)
+    assert found_on_files[0].lr_text() in section
+    assert html.escape(found_on_files[0].calibration.score_used) in section
+    from workbench.ui.verify_tab import verify_data
+
+    data = verify_data(bench, [str(f) for f in files[:2]], str(files[2]))
+    assert data["writer_space_similarity"] == pytest.approx(on_files.similarity, abs=1e-6)
+    assert data["evidence"][0]["log10_lr"] == pytest.approx(found_on_files[0].log10_lr, abs=1e-4)
+    # the same calibration without the writer space cannot be used: an error, not a guess
+    lacking = Workbench(
+        tiny_verifier.save(tmp_path / "lacking", extra={"calibration": [fused.to_dict()]})
+    )
+    verdict = lacking.verify(refs, questioned)
+    assert verdict.similarity is None
+    with pytest.raises(ValueError, match="give both"):
+        lacking.evidence(verdict)

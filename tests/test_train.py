@@ -421,3 +421,54 @@ def test_calibrate_measures_the_warning_on_a_corpus_left_out_of_the_conditions(
     assert held["comparisons"] > 0 and held["share"] == 1.0
     assert found[f"{corpus.name} outside validated conditions"]["share"] < 0.5
     assert "calibration" not in json.loads((run / "tiny.json").read_text())  # no --write-card
+
+
+def test_writer_space_is_fitted_on_training_writers_and_measured_by_calibrate(
+    run, corpus, tmp_path, capsys
+):
+    import shutil
+
+    from workbench.checkpoint import read_card
+    from workbench.cli import calibrate, writer_space
+    from workbench.verification.calibration import Calibration
+    from workbench.verification.writer_space import stored_writer_space
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(run / f"tiny{suffix}", tmp_path / f"tiny{suffix}")
+    weights = str(tmp_path / "tiny.safetensors")
+    assert writer_space.main(["--weights", weights, "--data", str(corpus), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # 10 training writers (protocol 14/6/4, 4 of the 14 carved off for validation), 6 genuine
+    # signatures each; not stored without --write-card
+    assert (summary["writers"], summary["images"], summary["written"]) == (10, 60, False)
+    assert stored_writer_space(read_card(tmp_path / "tiny")) is None
+    args = ["--weights", weights, "--data", str(corpus), "--quiet", "--write-card"]
+    assert writer_space.main(args) == 0
+    capsys.readouterr()
+    space = stored_writer_space(read_card(tmp_path / "tiny"))
+    assert space is not None and space.writers == 10 and space.data == (corpus.name,)
+    common = ["--weights", weights, "--data", str(corpus), "--references", "2", "--quiet",
+              "--random-per-writer", "5"]  # fmt: skip
+    assert calibrate.main([*common, "--write-card"]) == 0
+    capsys.readouterr()
+    # with a writer space, the calibrations are fitted on both scores (a score the fit would
+    # weigh negatively is dropped: then the calibration uses the other alone)
+    stored = [Calibration.from_dict(c) for c in read_card(tmp_path / "tiny").extra["calibration"]]
+    assert len(stored) == 4 and all(c.slope >= 0 and c.writer_space_slope >= 0 for c in stored)
+    assert all(c.slope > 0 or c.writer_space_slope > 0 for c in stored)
+    assert calibrate.main([*common, "--split", "test", "--out", str(tmp_path / "m")]) == 0
+    measured = {(r := json.loads(line))["name"]: r for line in capsys.readouterr().out.splitlines()}
+    fused = measured[f"{corpus.name} k=2 skilled"]
+    assert 0 <= fused["eer_fused"] <= 1 and 0 <= fused["cllr_min"] <= fused["cllr"] + 1e-9
+    assert (tmp_path / "m" / f"tippett_{corpus.name}_k2_skilled.png").exists()
+    for k in (1, 2):
+        found = measured[f"{corpus.name} k={k} writer space"]
+        assert set(found) - {"name"} == {
+            "eer_mean_skilled", "eer_writer_space_skilled", "eer_mean_random",
+            "eer_writer_space_random",
+        }  # fmt: skip
+        assert all(0 <= v <= 1 for key, v in found.items() if key != "name")
+    # a protocol count that does not match the corpora is refused with a message
+    bad = ["--weights", weights, "--data", str(corpus), "--data", str(corpus), "--quiet"]
+    assert writer_space.main([*bad, "--protocol", "14/6/4"]) == 2
+    assert "one --protocol per --data" in capsys.readouterr().err

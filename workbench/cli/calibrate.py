@@ -49,6 +49,11 @@ from workbench.verification.reference_sets import (
     writer_normalized,
 )
 from workbench.verification.scoring import score_pairs
+from workbench.verification.writer_space import (
+    comparison_similarities,
+    embed_images,
+    stored_writer_space,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,20 +177,28 @@ def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> Copy
 
 
 def _plots(calibration: Calibration, same, different, out: Path, title: str) -> None:
-    """Tippett and ECE plots of one corpus's calibrated LRs, as PNG files in ``out``."""
+    """Tippett and ECE plots of one corpus's calibrated LRs, as PNG files in ``out``
+    (``same``, ``different``: (scores, similarities or None), as ``_fit`` takes them)."""
     from workbench.plots import lr_validity_figures
 
     out.mkdir(parents=True, exist_ok=True)
     stem = title.replace(", ", "_").replace(" = ", "").replace(" ", "_")
-    figures = lr_validity_figures(
-        calibration.log10_lr(same), calibration.log10_lr(different), same, different, title=title
-    )
+    lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
+    # PAV runs on what is calibrated: the pair score, or the fused score (its raw LR)
+    if calibration.uses_writer_space:
+        ranked = calibration.raw_log10_lr(*same), calibration.raw_log10_lr(*different)
+    else:
+        ranked = same[0], different[0]
+    figures = lr_validity_figures(lr_same, lr_different, *ranked, title=title)
     for name, figure in figures.items():
         figure.savefig(out / f"{name}_{stem}.png")
 
 
-def _normalization(kinds: np.ndarray, mean: np.ndarray, normalized: np.ndarray) -> dict:
-    """EER of the mean score and of the writer-normalized score, per alternative."""
+def _normalization(
+    kinds: np.ndarray, mean: np.ndarray, other: np.ndarray, name: str = "normalized"
+) -> dict:
+    """EER of the mean score and of another score (the writer-normalized one, the writer
+    space's similarity), per alternative."""
     out = {}
     for alternative in ALTERNATIVES:
         keep = (kinds == "genuine") | (kinds == alternative)
@@ -193,38 +206,60 @@ def _normalization(kinds: np.ndarray, mean: np.ndarray, normalized: np.ndarray) 
         if labels.min() == labels.max():
             continue
         out[f"eer_mean_{alternative}"] = metrics.eer(labels, mean[keep])[0]
-        out[f"eer_normalized_{alternative}"] = metrics.eer(labels, normalized[keep])[0]
+        out[f"eer_{name}_{alternative}"] = metrics.eer(labels, other[keep])[0]
     return out
 
 
 def _fit(same, different, alternative: str, k: int, population: str, corpora=()) -> Calibration:
     """A calibration fitted on validation comparisons: ``population``'s own ("" = pooled over
-    ``corpora``)."""
+    ``corpora``). ``same``, ``different``: (mean pair scores, writer-space similarities or
+    None); with similarities the calibration fuses both."""
     where = f"{population} only" if population else ", ".join(corpora)
     return fit_calibration(
-        same,
-        different,
+        same[0],
+        different[0],
         alternative=alternative,
         references=k,
-        data=f"validation writers of {where} (split val), {len(same)} same-writer and "
-        f"{len(different)} {alternative} comparisons",
+        data=f"validation writers of {where} (split val), {len(same[0])} same-writer and "
+        f"{len(different[0])} {alternative} comparisons",
         population=population,
+        similarities_same=same[1],
+        similarities_different=different[1],
     )
 
 
-def _measure(calibration: Calibration, same: np.ndarray, different: np.ndarray) -> dict:
-    labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
-    scores = np.concatenate([same, different])
-    lr_same, lr_different = calibration.log10_lr(same), calibration.log10_lr(different)
+def _measure(calibration: Calibration, same, different) -> dict:
+    """Cllr, Cllr_min and EER of ``calibration`` on (scores, similarities or None) pairs; the
+    EER of the mean pair score alone, and of the fused score when the calibration fuses."""
+    labels = np.concatenate([np.ones(len(same[0])), np.zeros(len(different[0]))])
+    scores = np.concatenate([same[0], different[0]])
+    lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
+    if calibration.uses_writer_space:
+        raw_same = calibration.raw_log10_lr(*same)
+        raw_different = calibration.raw_log10_lr(*different)
+        extra = {
+            "cllr_min": cllr_min(raw_same, raw_different),
+            "eer_fused": metrics.eer(labels, np.concatenate([raw_same, raw_different]))[0],
+        }
+    else:
+        extra = {"cllr_min": cllr_min(same[0], different[0])}
     return {
         "cllr": cllr(lr_same, lr_different),
-        "cllr_min": cllr_min(same, different),
+        **extra,
         "eer": metrics.eer(labels, scores)[0],
-        "n_same": len(same),
-        "n_different": len(different),
+        "n_same": len(same[0]),
+        "n_different": len(different[0]),
         "log10_lr_range": [float(min(lr_same.min(), lr_different.min())),
                            float(max(lr_same.max(), lr_different.max()))],
     }  # fmt: skip
+
+
+def _joined(parts: list[tuple]) -> tuple:
+    """(scores, similarities or None) of several corpora joined into one."""
+    scores = np.concatenate([p[0] for p in parts])
+    if any(p[1] is None for p in parts):
+        return scores, None
+    return scores, np.concatenate([p[1] for p in parts])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
     )
     scores = score_pairs(model, bank, needed, progress=not args.quiet)
+    space = stored_writer_space(card)
+    if space is not None:
+        paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
+        embedded = dict(zip(paths, embed_images(model, bank.get(paths)), strict=True))
     results: dict = {}
     fitted: list[Calibration] = []
     for k in range(1, args.references + 1):
@@ -269,11 +308,22 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"{corpus} k={k} writer normalization"] = _normalization(
                     kinds, mean, normalized
                 )
+            similar = None
+            if space is not None:
+                similar = comparison_similarities(space, embedded, cs, k)
+                results[f"{corpus} k={k} writer space"] = _normalization(
+                    kinds, mean, similar, "writer_space"
+                )
+
+            def pick(kind, mean=mean, similar=similar, kinds=kinds):
+                keep = kinds == kind
+                return mean[keep], None if similar is None else similar[keep]
+
             for kind in pooled:
-                pooled[kind].append(mean[kinds == kind])
+                pooled[kind].append(pick(kind))
             for alternative in ALTERNATIVES:
-                same, different = mean[kinds == "genuine"], mean[kinds == alternative]
-                if len(same) < 2 or len(different) < 2:
+                same, different = pick("genuine"), pick(alternative)
+                if len(same[0]) < 2 or len(different[0]) < 2:
                     continue
                 if split == "val":  # the corpus's own population (with one corpus: the pooled)
                     if len(by_corpus) > 1:
@@ -295,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
                         own, same, different
                     )
         if split == "val":
-            same = np.concatenate(pooled["genuine"])
+            same = _joined(pooled["genuine"])
             for alternative in ALTERNATIVES:
-                different = np.concatenate(pooled[alternative])
-                if len(different) < 2:
+                different = _joined(pooled[alternative])
+                if len(different[0]) < 2:
                     continue
                 fitted.append(_fit(same, different, alternative, k, "", list(by_corpus)))
                 results[f"k={k} {alternative}"] = fitted[-1].to_dict()

@@ -80,6 +80,10 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
     )
 
 
+def aggregate_refs(n_refs: int) -> str:
+    return f"{n_refs} references together" if n_refs > 1 else "reference"
+
+
 def _verdict_markdown(
     verdict, n_refs: int, evidence: list | None = None, copy=None, conditions=None
 ) -> str:
@@ -104,7 +108,15 @@ def _verdict_markdown(
         + f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
         f"**{verdict.threshold:.4f}**: "
         f"accepted when score >= threshold. The score is the network's probability that both "
-        f"signatures come from the same writer. This verdict is a *decision rule*, not evidence"
+        f"signatures come from the same writer."
+        + (
+            f" Writer space: the questioned signature's similarity to the {aggregate_refs(n_refs)}"
+            f" is **{verdict.similarity:+.3f}** (-1 .. 1; the backbone's features, projected "
+            "to keep each training writer's signatures together)."
+            if verdict.similarity is not None
+            else ""
+        )
+        + " This verdict is a *decision rule*, not evidence"
         + (": the likelihood ratios below are." if evidence else ".")
         + ("\n\n" + evidence_markdown(evidence, n_refs) if evidence else "")
     )
@@ -198,6 +210,10 @@ def verify_data(
             for e in workbench.evidence(verdict, chosen)
         ],  # fmt: skip
         "calibration_population": chosen or POOLED,
+        # the writer space's similarity to the references together (None without one)
+        "writer_space_similarity": (
+            None if verdict.similarity is None else round(verdict.similarity, 6)
+        ),
     }
 
 

@@ -55,6 +55,13 @@ def score_log_odds(scores) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def similarity_log_odds(similarities) -> np.ndarray:
+    """Cosine similarities in -1..1 (the writer space's) -> log((1 + c) / (1 - c)), the
+    log-odds of (1 + c) / 2 (float64)."""
+    c = np.asarray(similarities, dtype=float)
+    return score_log_odds((c + 1.0) / 2.0)
+
+
 def cllr(log10_lr_same, log10_lr_different) -> float:
     """Log-likelihood-ratio cost in bits: 0 for a perfect system, 1 for one that always says
     LR = 1, above 1 for a misleading one. Both hypotheses weigh equally."""
@@ -145,7 +152,11 @@ def verbal_equivalent(log10_lr: float, alternative: str = "skilled") -> str:
 class Calibration:
     """A score-to-LR map fitted on validation comparisons, with its validity.
 
-    ``log10 LR = (slope * logodds(score) + intercept) / ln 10``, clipped to ``bounds``.
+    ``log10 LR = (slope * logodds(score) + writer_space_slope * logodds((1 + similarity) / 2)
+    + intercept) / ln 10``, clipped to ``bounds``: the mean pair score fused with the writer
+    space's similarity of the questioned signature to the references
+    (``verification.writer_space``) when ``writer_space_slope`` is not 0, the mean pair score
+    alone otherwise.
 
     Attributes:
         alternative: ``skilled`` or ``random`` (``ALTERNATIVES``), the H2 it was fitted for.
@@ -172,14 +183,43 @@ class Calibration:
     cllr_min: float
     data: str = ""
     population: str = ""
+    writer_space_slope: float = 0.0
 
-    def raw_log10_lr(self, scores) -> np.ndarray:
-        """Scores in 0..1 -> log10 LRs before the bounds (float64)."""
-        return (self.slope * score_log_odds(scores) + self.intercept) / np.log(10)
+    @property
+    def uses_writer_space(self) -> bool:
+        """True when the LR needs the writer space's similarity beside the pair score."""
+        return self.writer_space_slope != 0.0
 
-    def log10_lr(self, scores) -> np.ndarray:
-        """Scores in 0..1 -> bounded log10 LRs (float64)."""
-        return np.clip(self.raw_log10_lr(scores), self.bounds[0], self.bounds[1])
+    @property
+    def score_used(self) -> str:
+        """What the LR is computed from, in words."""
+        if not self.uses_writer_space:
+            return "the mean pair score"
+        if self.slope == 0.0:
+            return "the writer space's similarity"
+        return "the mean pair score fused with the writer space's similarity"
+
+    def raw_log10_lr(self, scores, similarities=None) -> np.ndarray:
+        """Scores in 0..1 (and, for a fused calibration, the writer space's similarities in
+        -1..1) -> log10 LRs before the bounds (float64).
+
+        Raises:
+            ValueError: a fused calibration without similarities.
+        """
+        nats = self.slope * score_log_odds(scores) + self.intercept
+        if self.uses_writer_space:
+            if similarities is None:
+                raise ValueError(
+                    "This calibration fuses the pair score with the writer space's similarity: "
+                    "give both."
+                )
+            nats = nats + self.writer_space_slope * similarity_log_odds(similarities)
+        return nats / np.log(10)
+
+    def log10_lr(self, scores, similarities=None) -> np.ndarray:
+        """``raw_log10_lr`` clipped to the bounds (float64)."""
+        raw = self.raw_log10_lr(scores, similarities)
+        return np.clip(raw, self.bounds[0], self.bounds[1])
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -202,12 +242,16 @@ def fit_calibration(
     references: int = 1,
     data: str = "",
     population: str = "",
+    similarities_same=None,
+    similarities_different=None,
 ) -> Calibration:
     """Fit the score-to-LR map on validation comparisons (H1: same writer; H2: ``alternative``).
+    With the writer space's similarities of the same comparisons, the map fuses both (one
+    logistic regression on the two log-odds).
 
     Raises:
-        ValueError: fewer than 2 comparisons under a hypothesis, an unknown alternative, or
-            scores outside 0..1.
+        ValueError: fewer than 2 comparisons under a hypothesis, an unknown alternative,
+            scores outside 0..1, or similarities outside -1..1 or not one per comparison.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -226,9 +270,36 @@ def fit_calibration(
     if not np.all(np.isfinite(every)) or every.min() < 0 or every.max() > 1:
         raise ValueError("Scores to calibrate must be finite and lie in 0..1.")
     x = score_log_odds(every)[:, None]
+    fused = similarities_same is not None or similarities_different is not None
+    if fused:
+        sim_same = np.asarray(similarities_same, dtype=float).ravel()
+        sim_different = np.asarray(similarities_different, dtype=float).ravel()
+        sims = np.concatenate([sim_same, sim_different])
+        if (len(sim_same), len(sim_different)) != (len(same), len(different)):
+            raise ValueError("Give one writer-space similarity per comparison.")
+        if not np.all(np.isfinite(sims)) or sims.min() < -1 or sims.max() > 1:
+            raise ValueError("Writer-space similarities must be finite and lie in -1..1.")
+        x = np.column_stack([x[:, 0], similarity_log_odds(sims)])
     y = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
-    model = LogisticRegression(C=1e6, class_weight="balanced", max_iter=1000).fit(x, y)
-    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+
+    def regression(columns):
+        model = LogisticRegression(C=1e6, class_weight="balanced", max_iter=1000)
+        model.fit(x[:, columns], y)
+        return [float(c) for c in model.coef_[0]], float(model.intercept_[0])
+
+    if not fused:
+        (slope,), intercept = regression([0])
+        space_slope = 0.0
+    else:
+        (slope, space_slope), intercept = regression([0, 1])
+        # An LR that falls as either score rises says nothing sound about the hand: where the
+        # two scores overlap that much, the fit keeps the one that carries the evidence.
+        if space_slope <= 0:
+            (slope,), intercept = regression([0])
+            space_slope, fused = 0.0, False
+        elif slope <= 0:
+            (space_slope,), intercept = regression([1])
+            slope = 0.0
     unbounded = Calibration(
         alternative,
         references,
@@ -239,8 +310,10 @@ def fit_calibration(
         len(different),
         0,
         0,
+        writer_space_slope=space_slope,
     )
-    raw_same, raw_different = unbounded.log10_lr(same), unbounded.log10_lr(different)
+    raw_same = unbounded.log10_lr(same, sim_same if fused else None)
+    raw_different = unbounded.log10_lr(different, sim_different if fused else None)
     bounds = elub_bounds(raw_same, raw_different)
     fitted = Calibration(
         alternative,
@@ -251,9 +324,11 @@ def fit_calibration(
         len(same),
         len(different),
         cllr(np.clip(raw_same, *bounds), np.clip(raw_different, *bounds)),
-        cllr_min(same, different),
+        # what discrimination alone allows: of the pair score, or of the fused score
+        cllr_min(raw_same, raw_different) if fused else cllr_min(same, different),
         data,
         population,
+        space_slope,
     )
     return fitted
 

@@ -277,7 +277,8 @@ def evaluate_archive(
     ]
     for figure in figures:
         plt.close(figure)
-    validity, validity_figures = _validity(workbench, labels, scores, pairs, title)
+    similarities = _similarities(workbench, bank, absolute)
+    validity, validity_figures = _validity(workbench, labels, scores, pairs, title, similarities)
     csv_path = write_scores_csv(pairs, scores, out / "scores.csv")
     reverse = {str(v): k for k, v in files.items()}
     left_out = {reverse.get(p, p): reason for p, reason in bank.failed.items()}
@@ -294,19 +295,34 @@ def evaluate_archive(
     )
 
 
-def _validity(workbench, labels, scores, pairs, title: str) -> tuple:
+def _similarities(workbench, bank, pairs: list[Pair]) -> np.ndarray | None:
+    """The writer space's similarity of each pair's two images (None without a writer space):
+    what a calibration that fuses it needs beside the pair score."""
+    from workbench.verification.writer_space import embed_images, pair_similarities
+
+    if workbench.writer_space is None:
+        return None
+    paths = sorted({q for p in pairs for q in (p.reference, p.questioned)})
+    with workbench.model_use.shared():
+        features = embed_images(workbench.model, bank.get(paths))
+    return pair_similarities(workbench.writer_space, dict(zip(paths, features)), pairs)
+
+
+def _validity(workbench, labels, scores, pairs, title: str, similarities=None) -> tuple:
     """The stored calibration's validity on these pairs, with Tippett and ECE figures
     (``(None, {})`` when the weights carry no calibration)."""
     from workbench.plots import lr_validity_figures
     from workbench.verification.evidence import corpus_validity
 
     labels, scores = np.asarray(labels), np.asarray(scores)
-    validity = corpus_validity(workbench.calibrations, labels, scores, [p.kind for p in pairs])
+    validity = corpus_validity(
+        workbench.calibrations, labels, scores, [p.kind for p in pairs], similarities
+    )
     if validity is None:
         return None, {}
     figures = lr_validity_figures(
-        validity.log10_same, validity.log10_different, scores[labels == 1], scores[labels == 0],
-        title=title,
+        validity.log10_same, validity.log10_different, validity.ranked_same,
+        validity.ranked_different, title=title,
     )  # fmt: skip
     return validity, figures
 

@@ -60,14 +60,20 @@ def _round(value: float) -> str:
 
 
 def evidence(
-    stored: list[Calibration], score: float, references: int, population: str = ""
+    stored: list[Calibration],
+    score: float,
+    references: int,
+    population: str = "",
+    similarity: float | None = None,
 ) -> list[Evidence]:
     """The evidence under each alternative the weights carry a calibration for (none when the
     weights carry no calibration): ``population``'s calibration ("" = pooled over every
-    validated corpus) for the most references not above ``references`` is used.
+    validated corpus) for the most references not above ``references`` is used. A calibration
+    that fuses the pair score with the writer space's ``similarity`` needs it.
 
     Raises:
-        ValueError: ``population`` is not one the weights carry.
+        ValueError: ``population`` is not one the weights carry, or a fused calibration
+            without a similarity (weights whose calibration and writer space do not match).
     """
     if stored and population not in populations(stored):
         known = ", ".join(repr(p) for p in populations(stored) if p) or "none"
@@ -80,8 +86,9 @@ def evidence(
         calibration = choose_calibration(stored, alternative, references, population)
         if calibration is None:
             continue
-        raw = float(calibration.raw_log10_lr([score])[0])
-        log10_lr = float(calibration.log10_lr([score])[0])
+        similarities = None if similarity is None else [similarity]
+        raw = float(calibration.raw_log10_lr([score], similarities)[0])
+        log10_lr = float(calibration.log10_lr([score], similarities)[0])
         found.append(
             Evidence(
                 alternative=alternative,
@@ -106,7 +113,8 @@ def evidence_markdown(found: list[Evidence], references: int) -> str:
         bound = " (at the bound the validation data support)" if e.at_bound else ""
         lines.append(
             f"- *If the alternative is {e.h2}:* **{e.lr_text()}** (log10 LR "
-            f"{e.log10_lr:+.2f}){bound}: {e.verbal}. Calibration: {c.data}; fitted for "
+            f"{e.log10_lr:+.2f}){bound}: {e.verbal}. From {c.score_used}. Calibration: "
+            f"{c.data}; fitted for "
             f"{c.references} reference(s) (you gave {references}); Cllr {c.cllr:.3f} "
             f"(Cllr_min {c.cllr_min:.3f}); LRs bounded to 1/{10 ** -c.bounds[0]:,.0f} .. "
             f"{10 ** c.bounds[1]:,.0f}."
@@ -136,7 +144,8 @@ def evidence_html(found: list[Evidence], references: int, warnings: list[str]) -
     rows = "".join(
         f"<tr><td>{html.escape(e.h2)}</td><td><b>{html.escape(e.lr_text())}</b> "
         f"(log10 {e.log10_lr:+.2f}{', at the bound' if e.at_bound else ''})</td>"
-        f"<td>{html.escape(e.verbal)}</td><td>{html.escape(e.calibration.data)}; fitted for "
+        f"<td>{html.escape(e.verbal)}</td><td>from {html.escape(e.calibration.score_used)}; "
+        f"{html.escape(e.calibration.data)}; fitted for "
         f"{e.calibration.references} reference(s), {references} given; Cllr "
         f"{e.calibration.cllr:.3f}, Cllr_min {e.calibration.cllr_min:.3f}; log10 LR bounded "
         f"to [{e.calibration.bounds[0]:.2f}, {e.calibration.bounds[1]:.2f}]</td></tr>"
@@ -164,6 +173,8 @@ class CorpusValidity:
         alternative: the calibration used (``skilled``; ``random`` for random-forgery pairs
             when the corpus has only those).
         log10_same, log10_different: the LRs, for the plots.
+        ranked_same, ranked_different: what the calibration ranks (the pair scores, or the
+            fused score's raw log10 LRs when it fuses the writer space), for Cllr_min's PAV.
     """
 
     cllr: float
@@ -173,6 +184,8 @@ class CorpusValidity:
     alternative: str
     log10_same: np.ndarray
     log10_different: np.ndarray
+    ranked_same: np.ndarray | None = None
+    ranked_different: np.ndarray | None = None
 
     def rows(self) -> list[list[str]]:
         return [
@@ -182,11 +195,15 @@ class CorpusValidity:
         ]  # fmt: skip
 
 
-def corpus_validity(stored: list[Calibration], labels, scores, kinds) -> CorpusValidity | None:
+def corpus_validity(
+    stored: list[Calibration], labels, scores, kinds, similarities=None
+) -> CorpusValidity | None:
     """The validity of the single-reference calibration on scored pairs (labels 1 / 0, pair
-    kinds ``genuine`` / ``skilled`` / ``random`` / other); None without a calibration or
-    without pairs under both hypotheses. Random-forgery pairs use the ``random`` calibration
-    when the corpus has no other H2 pairs, else the ``skilled`` one is used for all."""
+    kinds ``genuine`` / ``skilled`` / ``random`` / other, and the writer space's similarity of
+    each pair when the calibration fuses it); None without a calibration, without pairs under
+    both hypotheses, or for a fused calibration without similarities. Random-forgery pairs use
+    the ``random`` calibration when the corpus has no other H2 pairs, else the ``skilled`` one
+    is used for all."""
     from workbench.verification.calibration import cllr, cllr_min
 
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
@@ -198,17 +215,26 @@ def corpus_validity(stored: list[Calibration], labels, scores, kinds) -> CorpusV
     calibration = choose_calibration(stored, alternative, 1)
     if calibration is None or different.all() or not different.any():
         return None
-    same_scores, different_scores = scores[~different], scores[different]
-    log10_same, log10_different = (
-        calibration.log10_lr(same_scores),
-        calibration.log10_lr(different_scores),
-    )
+    if calibration.uses_writer_space and similarities is None:
+        return None
+    sims = None if similarities is None else np.asarray(similarities, dtype=float)
+    same = (scores[~different], None if sims is None else sims[~different])
+    other = (scores[different], None if sims is None else sims[different])
+    if not calibration.uses_writer_space:
+        same, other = (same[0], None), (other[0], None)
+    log10_same, log10_different = calibration.log10_lr(*same), calibration.log10_lr(*other)
+    if calibration.uses_writer_space:
+        ranked = calibration.raw_log10_lr(*same), calibration.raw_log10_lr(*other)
+    else:
+        ranked = same[0], other[0]
     return CorpusValidity(
         cllr=cllr(log10_same, log10_different),
-        cllr_min=cllr_min(same_scores, different_scores),
-        n_same=len(same_scores),
-        n_different=len(different_scores),
+        cllr_min=cllr_min(*ranked),
+        n_same=len(same[0]),
+        n_different=len(other[0]),
         alternative=alternative,
         log10_same=log10_same,
         log10_different=log10_different,
+        ranked_same=ranked[0],
+        ranked_different=ranked[1],
     )

@@ -418,6 +418,12 @@ def build_report(
             f"against threshold <b>{verdict.threshold:.4f}</b>: "
             "accepted as genuine when score &gt;= threshold.</p>"
         ),
+        (
+            f"<p>Writer-space similarity of the questioned signature to the references "
+            f"together: <b>{verdict.similarity:+.3f}</b> (-1 .. 1).</p>"
+            if verdict.similarity is not None
+            else ""
+        ),
         _evidence_section(workbench, verdict, len(paths), population),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"

@@ -97,10 +97,44 @@ def score_against(
         return np.concatenate(scores)
 
 
-def _image_features(module, device, image: np.ndarray, cache: IntakeCache | None):
+def writer_space_similarity(
+    model: torch.nn.Module,
+    space,
+    references: np.ndarray,
+    questioned: np.ndarray,
+    *,
+    cache: IntakeCache | None = None,
+) -> float:
+    """The writer space's similarity (``verification.writer_space``) of ``questioned`` to the
+    normalized ``references`` (k, H, W). Each image's pooled backbone features are kept in
+    ``cache`` beside its first-block features, so a verdict pays for them once per image."""
+    from workbench.verification.writer_space import embed, similarity
+
+    module = engine.unwrap(model)
+    device = next(module.parameters()).device
+
+    def pooled(image: np.ndarray) -> np.ndarray:
+        key = ("writer space", *_key(image))
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            with torch.inference_mode(), engine.autocast(device):
+                found = embed(module, _image_features(module, device, image, cache))[0]
+            if cache is not None:
+                cache.put(key, found)
+        return found
+
+    refs = np.stack([pooled(image) for image in references])
+    return similarity(space, refs, pooled(questioned))
+
+
+def _key(image: np.ndarray) -> tuple:
     image = np.ascontiguousarray(image)  # hashed as given: images_to_tensor converts it once
     digest = hashlib.blake2b(image.tobytes(), digest_size=20).digest()
-    key = ("features", image.dtype.str, image.shape, digest)
+    return (image.dtype.str, image.shape, digest)
+
+
+def _image_features(module, device, image: np.ndarray, cache: IntakeCache | None):
+    key = ("features", *_key(image))
     found = cache.get(key) if cache is not None else None
     if found is None:
         found = module.image_features(_on(device, image[None]))

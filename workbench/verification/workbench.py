@@ -74,6 +74,9 @@ class Verdict:
         references, questioned: the normalized ``uint8`` images that were scored.
         intakes: what intake did to each file, references first, then the questioned one
             (``Intake``: cleaning steps, where on a page the signature was found).
+        similarity: the writer space's similarity (-1..1) of the questioned signature to the
+            references together (``verification.writer_space``), or None when the weights
+            carry no writer space. The likelihood ratios use it beside ``score``.
     """
 
     scores: tuple[float, ...]
@@ -83,6 +86,7 @@ class Verdict:
     references: tuple[np.ndarray, ...] = ()
     questioned: np.ndarray | None = None
     intakes: tuple = ()
+    similarity: float | None = None
 
 
 def validation_rates(card: WeightsCard, threshold: float) -> dict | None:
@@ -125,6 +129,7 @@ class Workbench:
         import torch
 
         from workbench.checkpoint import WeightsCard, load_verifier
+        from workbench.verification.writer_space import stored_writer_space
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = None
@@ -141,6 +146,8 @@ class Workbench:
             self.model, self.card, self.preprocess_config = load_verifier(
                 weights, device=self.device, fuse=True
             )
+        # The writer space stored with the weights (``cli.writer_space``), or None.
+        self.writer_space = stored_writer_space(self.card) if self.model is not None else None
 
     def validation_rates(self, threshold: float) -> dict | None:
         """``validation_rates(self.card, threshold)``."""
@@ -205,7 +212,9 @@ class Workbench:
         """
         from workbench.verification.evidence import evidence
 
-        return evidence(self.calibrations, verdict.score, len(verdict.scores), population)
+        return evidence(
+            self.calibrations, verdict.score, len(verdict.scores), population, verdict.similarity
+        )
 
     @property
     def populations(self) -> list[str]:
@@ -273,7 +282,7 @@ class Workbench:
             SignatureInputError: an input is not a usable signature.
             ValueError: no references, or no weights loaded.
         """
-        from workbench.verification.scoring import score_against
+        from workbench.verification.scoring import score_against, writer_space_similarity
 
         if self.model is None:
             raise ValueError("No verifier weights are loaded.")
@@ -283,8 +292,13 @@ class Workbench:
         given.append(self.normalize(questioned, choice=questioned_choice))
         refs = np.stack([g.image for g in given[:-1]])
         query = given[-1].image
+        similarity = None
         with self.model_use.shared():
             scores = score_against(self.model, refs, query, cache=self.feature_cache)
+            if self.writer_space is not None:
+                similarity = writer_space_similarity(
+                    self.model, self.writer_space, refs, query, cache=self.feature_cache
+                )
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
@@ -297,6 +311,7 @@ class Workbench:
             references=tuple(refs),
             questioned=query,
             intakes=tuple(g.intake for g in given),
+            similarity=similarity,
         )
 
     def explain(
