@@ -246,5 +246,9 @@ def test_a_workbench_with_a_writer_space_fuses_it_into_the_likelihood_ratio(
     )
     verdict = lacking.verify(refs, questioned)
     assert verdict.similarity is None
-    with pytest.raises(ValueError, match="give both"):
+    with pytest.raises(ValueError, match="need the writer space"):
         lacking.evidence(verdict)
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="need the writer space"):
+        verify_data(lacking, [str(f) for f in files[:2]], str(files[2]))

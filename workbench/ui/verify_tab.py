@@ -152,7 +152,7 @@ def verify(
         _verdict_markdown(
             verdict,
             len(paths),
-            workbench.evidence(verdict, chosen),
+            _evidence(workbench, verdict, chosen),
             workbench.copy_flag(verdict),
             workbench.conditions_check(verdict),
         ),
@@ -172,6 +172,15 @@ def _verdict(workbench: Workbench, paths: list[str], questioned: str, threshold,
             paths, questioned, threshold=threshold, questioned_choice=_candidate(candidate)
         )
     except (SignatureInputError, ValueError) as error:
+        raise gr.Error(str(error)) from None
+
+
+def _evidence(workbench: Workbench, verdict, population: str) -> list:
+    """``Workbench.evidence``; its errors (weights whose calibration and writer space do not
+    match) as ``gr.Error``."""
+    try:
+        return workbench.evidence(verdict, population)
+    except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
@@ -207,7 +216,7 @@ def verify_data(
                 "verbal": e.verbal,
                 "at_bound": e.at_bound,
             }
-            for e in workbench.evidence(verdict, chosen)
+            for e in _evidence(workbench, verdict, chosen)
         ],  # fmt: skip
         "calibration_population": chosen or POOLED,
         # the writer space's similarity to the references together (None without one)

@@ -212,9 +212,14 @@ class Workbench:
         """
         from workbench.verification.evidence import evidence
 
-        return evidence(
-            self.calibrations, verdict.score, len(verdict.scores), population, verdict.similarity
-        )
+        stored = self.calibrations
+        if verdict.similarity is None and any(c.uses_writer_space for c in stored):
+            raise ValueError(
+                "The weights' likelihood-ratio calibrations need the writer space, which their "
+                "JSON lacks or holds damaged: refit it with `python -m workbench.cli.writer_space "
+                "--write-card`, then `python -m workbench.cli.calibrate --split val --write-card`."
+            )
+        return evidence(stored, verdict.score, len(verdict.scores), population, verdict.similarity)
 
     @property
     def populations(self) -> list[str]:
