@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from workbench import metrics
 from workbench.checkpoint import load_verifier, read_card, write_card
 from workbench.data.image_bank import ImageBank
 from workbench.data.sources import card_split_pairs
@@ -31,9 +30,6 @@ from workbench.verification.calibration import (
     ALTERNATIVES,
     Calibration,
     choose_calibration,
-    cllr,
-    cllr_min,
-    fit_calibration,
 )
 from workbench.verification.conditions import (
     Conditions,
@@ -49,6 +45,13 @@ from workbench.verification.reference_sets import (
     writer_normalized,
 )
 from workbench.verification.scoring import score_pairs
+from workbench.verification.validity import (
+    compare_eers,
+    fit_on_validation,
+    joined,
+    measure,
+    save_validity_plots,
+)
 from workbench.verification.writer_space import (
     comparison_similarities,
     embed_images,
@@ -176,92 +179,6 @@ def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> Copy
     )
 
 
-def _plots(calibration: Calibration, same, different, out: Path, title: str) -> None:
-    """Tippett and ECE plots of one corpus's calibrated LRs, as PNG files in ``out``
-    (``same``, ``different``: (scores, similarities or None), as ``_fit`` takes them)."""
-    from workbench.plots import lr_validity_figures
-
-    out.mkdir(parents=True, exist_ok=True)
-    stem = title.replace(", ", "_").replace(" = ", "").replace(" ", "_")
-    lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
-    # PAV runs on what is calibrated: the pair score, or the fused score (its raw LR)
-    if calibration.uses_writer_space:
-        ranked = calibration.raw_log10_lr(*same), calibration.raw_log10_lr(*different)
-    else:
-        ranked = same[0], different[0]
-    figures = lr_validity_figures(lr_same, lr_different, *ranked, title=title)
-    for name, figure in figures.items():
-        figure.savefig(out / f"{name}_{stem}.png")
-
-
-def _normalization(
-    kinds: np.ndarray, mean: np.ndarray, other: np.ndarray, name: str = "normalized"
-) -> dict:
-    """EER of the mean score and of another score (the writer-normalized one, the writer
-    space's similarity), per alternative."""
-    out = {}
-    for alternative in ALTERNATIVES:
-        keep = (kinds == "genuine") | (kinds == alternative)
-        labels = (kinds[keep] == "genuine").astype(int)
-        if labels.min() == labels.max():
-            continue
-        out[f"eer_mean_{alternative}"] = metrics.eer(labels, mean[keep])[0]
-        out[f"eer_{name}_{alternative}"] = metrics.eer(labels, other[keep])[0]
-    return out
-
-
-def _fit(same, different, alternative: str, k: int, population: str, corpora=()) -> Calibration:
-    """A calibration fitted on validation comparisons: ``population``'s own ("" = pooled over
-    ``corpora``). ``same``, ``different``: (mean pair scores, writer-space similarities or
-    None); with similarities the calibration fuses both."""
-    where = f"{population} only" if population else ", ".join(corpora)
-    return fit_calibration(
-        same[0],
-        different[0],
-        alternative=alternative,
-        references=k,
-        data=f"validation writers of {where} (split val), {len(same[0])} same-writer and "
-        f"{len(different[0])} {alternative} comparisons",
-        population=population,
-        similarities_same=same[1],
-        similarities_different=different[1],
-    )
-
-
-def _measure(calibration: Calibration, same, different) -> dict:
-    """Cllr, Cllr_min and EER of ``calibration`` on (scores, similarities or None) pairs; the
-    EER of the mean pair score alone, and of the fused score when the calibration fuses."""
-    labels = np.concatenate([np.ones(len(same[0])), np.zeros(len(different[0]))])
-    scores = np.concatenate([same[0], different[0]])
-    lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
-    if calibration.uses_writer_space:
-        raw_same = calibration.raw_log10_lr(*same)
-        raw_different = calibration.raw_log10_lr(*different)
-        extra = {
-            "cllr_min": cllr_min(raw_same, raw_different),
-            "eer_fused": metrics.eer(labels, np.concatenate([raw_same, raw_different]))[0],
-        }
-    else:
-        extra = {"cllr_min": cllr_min(same[0], different[0])}
-    return {
-        "cllr": cllr(lr_same, lr_different),
-        **extra,
-        "eer": metrics.eer(labels, scores)[0],
-        "n_same": len(same[0]),
-        "n_different": len(different[0]),
-        "log10_lr_range": [float(min(lr_same.min(), lr_different.min())),
-                           float(max(lr_same.max(), lr_different.max()))],
-    }  # fmt: skip
-
-
-def _joined(parts: list[tuple]) -> tuple:
-    """(scores, similarities or None) of several corpora joined into one."""
-    scores = np.concatenate([p[0] for p in parts])
-    if any(p[1] is None for p in parts):
-        return scores, None
-    return scores, np.concatenate([p[1] for p in parts])
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
@@ -305,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
             kinds = np.array([c.kind for c in cs])
             if k >= 2:
                 normalized = writer_normalized(cs, needed, scores, k=k)
-                results[f"{corpus} k={k} writer normalization"] = _normalization(
+                results[f"{corpus} k={k} writer normalization"] = compare_eers(
                     kinds, mean, normalized
                 )
             similar = None
             if space is not None:
                 similar = comparison_similarities(space, embedded, cs, k)
-                results[f"{corpus} k={k} writer space"] = _normalization(
+                results[f"{corpus} k={k} writer space"] = compare_eers(
                     kinds, mean, similar, "writer_space"
                 )
 
@@ -327,30 +244,30 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if split == "val":  # the corpus's own population (with one corpus: the pooled)
                     if len(by_corpus) > 1:
-                        fitted.append(_fit(same, different, alternative, k, corpus))
+                        fitted.append(fit_on_validation(same, different, alternative, k, corpus))
                         name = f"{corpus} k={k} {alternative} own calibration"
                         results[name] = fitted[-1].to_dict()
                     continue
                 calibration = choose_calibration(stored, alternative, k)
                 if calibration is not None:
-                    results[f"{corpus} k={k} {alternative}"] = _measure(
-                        calibration, same, different
-                    )
+                    results[f"{corpus} k={k} {alternative}"] = measure(calibration, same, different)
                     if args.out and k == args.references:
-                        _plots(calibration, same, different, Path(args.out),
+                        save_validity_plots(calibration, same, different, Path(args.out),
                                f"{corpus}, k = {k}, {alternative}")  # fmt: skip
                 own = choose_calibration(stored, alternative, k, population=corpus)
                 if own is not None:
-                    results[f"{corpus} k={k} {alternative} own calibration"] = _measure(
+                    results[f"{corpus} k={k} {alternative} own calibration"] = measure(
                         own, same, different
                     )
         if split == "val":
-            same = _joined(pooled["genuine"])
+            same = joined(pooled["genuine"])
             for alternative in ALTERNATIVES:
-                different = _joined(pooled[alternative])
+                different = joined(pooled[alternative])
                 if len(different[0]) < 2:
                     continue
-                fitted.append(_fit(same, different, alternative, k, "", list(by_corpus)))
+                fitted.append(
+                    fit_on_validation(same, different, alternative, k, "", list(by_corpus))
+                )
                 results[f"k={k} {alternative}"] = fitted[-1].to_dict()
     features = _image_features(bank, comparisons)
     conditions = stored_conditions(card)
