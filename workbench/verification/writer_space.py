@@ -138,13 +138,16 @@ def fit_writer_space(
     return WriterSpace(mean, scale, lda.scalings_[:, :m].copy(), len(names), len(features), data)
 
 
+def _direction(projected: np.ndarray) -> np.ndarray:
+    """The unit-length mean of the references' unit-length projections (k, m) -> (m,)."""
+    centre = np.mean(projected, axis=0)
+    return centre / max(float(np.linalg.norm(centre)), 1e-12)
+
+
 def similarity(space: WriterSpace, references: np.ndarray, questioned: np.ndarray) -> float:
     """Cosine (-1..1) between the questioned signature's writer-space direction and the mean
     direction of the k references (pooled features (k, D) and (D,) or (1, D))."""
-    refs = space.project(references)
-    centre = refs.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
-    return float(space.project(questioned)[0] @ centre)
+    return float(space.project(questioned)[0] @ _direction(space.project(references)))
 
 
 def stored_writer_space(card) -> WriterSpace | None:
@@ -160,12 +163,13 @@ def comparison_similarities(space: WriterSpace, features: dict, comparisons, k: 
     """``similarity`` of each comparison's questioned signature to its first ``k`` references,
     from pooled ``features`` by image path (float64, shape (len(comparisons),))."""
     projected = dict(zip(features, space.project(np.stack(list(features.values())))))
-    out = np.empty(len(comparisons))
-    for n, c in enumerate(comparisons):
-        centre = np.mean([projected[r] for r in c.references[:k]], axis=0)
-        centre /= max(float(np.linalg.norm(centre)), 1e-12)
-        out[n] = projected[c.questioned] @ centre
-    return out
+    return np.array(
+        [
+            float(projected[c.questioned] @ _direction([projected[r] for r in c.references[:k]]))
+            for c in comparisons
+        ],
+        dtype=float,
+    )
 
 
 def pair_similarities(space: WriterSpace, features: dict, pairs) -> np.ndarray:
