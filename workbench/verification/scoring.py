@@ -112,19 +112,19 @@ def writer_space_similarity(
 
     module = engine.unwrap(model)
     device = next(module.parameters()).device
-
-    def pooled(image: np.ndarray) -> np.ndarray:
-        key = ("writer space", *_key(image))
-        found = cache.get(key) if cache is not None else None
-        if found is None:
-            with torch.inference_mode(), engine.autocast(device):
-                found = embed(module, _image_features(module, device, image, cache))[0]
+    images = [*references, questioned]
+    keys = [("writer space", *_key(image)) for image in images]
+    found = [cache.get(key) if cache is not None else None for key in keys]
+    missing = [i for i, row in enumerate(found) if row is None]
+    if missing:  # the rest of the backbone for every image not seen before, in one batch
+        with torch.inference_mode(), engine.autocast(device):
+            first = torch.cat([_image_features(module, device, images[i], cache) for i in missing])
+            rows = embed(module, first)
+        for i, row in zip(missing, rows):
+            found[i] = row
             if cache is not None:
-                cache.put(key, found)
-        return found
-
-    refs = np.stack([pooled(image) for image in references])
-    return similarity(space, refs, pooled(questioned))
+                cache.put(keys[i], row)
+    return similarity(space, np.stack(found[:-1]), found[-1])
 
 
 def _key(image: np.ndarray) -> tuple:
