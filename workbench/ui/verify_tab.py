@@ -80,10 +80,6 @@ def rates_markdown(workbench: Workbench, threshold: float) -> str:
     )
 
 
-def aggregate_refs(n_refs: int) -> str:
-    return f"{n_refs} references together" if n_refs > 1 else "reference"
-
-
 def _verdict_markdown(
     verdict, n_refs: int, evidence: list | None = None, copy=None, conditions=None
 ) -> str:
@@ -92,6 +88,7 @@ def _verdict_markdown(
     )
     colour = "#1a7f37" if verdict.genuine else "#b42318"
     aggregate = f"mean of {n_refs} references" if n_refs > 1 else "one reference"
+    together = f"{n_refs} references together" if n_refs > 1 else "reference"
     warning = (
         f"<p id='copy-warning' style='color:#b42318'><b>{copy.message()}</b></p>\n\n"
         if copy is not None and copy.flagged
@@ -110,7 +107,7 @@ def _verdict_markdown(
         f"accepted when score >= threshold. The score is the network's probability that both "
         f"signatures come from the same writer."
         + (
-            f" Writer space: the questioned signature's similarity to the {aggregate_refs(n_refs)}"
+            f" Writer space: the questioned signature's similarity to the {together}"
             f" is **{verdict.similarity:+.3f}** (-1 .. 1; the backbone's features, projected "
             "to keep each training writer's signatures together)."
             if verdict.similarity is not None

@@ -221,6 +221,13 @@ class Calibration:
         raw = self.raw_log10_lr(scores, similarities)
         return np.clip(raw, self.bounds[0], self.bounds[1])
 
+    def ranked(self, scores, similarities=None) -> np.ndarray:
+        """What the calibration orders comparisons by, for PAV (Cllr_min) and the fused EER:
+        the pair scores themselves, or for a fused calibration its raw log10 LRs."""
+        if self.uses_writer_space:
+            return self.raw_log10_lr(scores, similarities)
+        return np.asarray(scores, dtype=float)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["bounds"] = list(self.bounds)
@@ -325,7 +332,10 @@ def fit_calibration(
         len(different),
         cllr(np.clip(raw_same, *bounds), np.clip(raw_different, *bounds)),
         # what discrimination alone allows: of the pair score, or of the fused score
-        cllr_min(raw_same, raw_different) if fused else cllr_min(same, different),
+        cllr_min(
+            unbounded.ranked(same, sim_same if fused else None),
+            unbounded.ranked(different, sim_different if fused else None),
+        ),  # fmt: skip
         data,
         population,
         space_slope,

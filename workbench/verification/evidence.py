@@ -220,13 +220,8 @@ def corpus_validity(
     sims = None if similarities is None else np.asarray(similarities, dtype=float)
     same = (scores[~different], None if sims is None else sims[~different])
     other = (scores[different], None if sims is None else sims[different])
-    if not calibration.uses_writer_space:
-        same, other = (same[0], None), (other[0], None)
     log10_same, log10_different = calibration.log10_lr(*same), calibration.log10_lr(*other)
-    if calibration.uses_writer_space:
-        ranked = calibration.raw_log10_lr(*same), calibration.raw_log10_lr(*other)
-    else:
-        ranked = same[0], other[0]
+    ranked = calibration.ranked(*same), calibration.ranked(*other)
     return CorpusValidity(
         cllr=cllr(log10_same, log10_different),
         cllr_min=cllr_min(*ranked),

@@ -30,11 +30,7 @@ def save_validity_plots(calibration: Calibration, same, different, out: Path, ti
     out.mkdir(parents=True, exist_ok=True)
     stem = title.replace(", ", "_").replace(" = ", "").replace(" ", "_")
     lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
-    # PAV runs on what is calibrated: the pair score, or the fused score (its raw LR)
-    if calibration.uses_writer_space:
-        ranked = calibration.raw_log10_lr(*same), calibration.raw_log10_lr(*different)
-    else:
-        ranked = same[0], different[0]
+    ranked = calibration.ranked(*same), calibration.ranked(*different)
     figures = lr_validity_figures(lr_same, lr_different, *ranked, title=title)
     for name, figure in figures.items():
         figure.savefig(out / f"{name}_{stem}.png")
@@ -82,15 +78,10 @@ def measure(calibration: Calibration, same, different) -> dict:
     labels = np.concatenate([np.ones(len(same[0])), np.zeros(len(different[0]))])
     scores = np.concatenate([same[0], different[0]])
     lr_same, lr_different = calibration.log10_lr(*same), calibration.log10_lr(*different)
+    ranked_same, ranked_different = calibration.ranked(*same), calibration.ranked(*different)
+    extra = {"cllr_min": cllr_min(ranked_same, ranked_different)}
     if calibration.uses_writer_space:
-        raw_same = calibration.raw_log10_lr(*same)
-        raw_different = calibration.raw_log10_lr(*different)
-        extra = {
-            "cllr_min": cllr_min(raw_same, raw_different),
-            "eer_fused": metrics.eer(labels, np.concatenate([raw_same, raw_different]))[0],
-        }
-    else:
-        extra = {"cllr_min": cllr_min(same[0], different[0])}
+        extra["eer_fused"] = metrics.eer(labels, np.concatenate([ranked_same, ranked_different]))[0]
     return {
         "cllr": cllr(lr_same, lr_different),
         **extra,

@@ -159,10 +159,15 @@ def stored_writer_space(card) -> WriterSpace | None:
         return None
 
 
+def _projected(space: WriterSpace, features: dict) -> dict:
+    """Pooled features by image path -> their unit-length writer-space vectors by path."""
+    return dict(zip(features, space.project(np.stack(list(features.values())))))
+
+
 def comparison_similarities(space: WriterSpace, features: dict, comparisons, k: int) -> np.ndarray:
     """``similarity`` of each comparison's questioned signature to its first ``k`` references,
     from pooled ``features`` by image path (float64, shape (len(comparisons),))."""
-    projected = dict(zip(features, space.project(np.stack(list(features.values())))))
+    projected = _projected(space, features)
     return np.array(
         [
             float(projected[c.questioned] @ _direction([projected[r] for r in c.references[:k]]))
@@ -175,7 +180,7 @@ def comparison_similarities(space: WriterSpace, features: dict, comparisons, k: 
 def pair_similarities(space: WriterSpace, features: dict, pairs) -> np.ndarray:
     """The similarity of each pair's two images (one reference each), from pooled
     ``features`` by image path (float64, shape (len(pairs),))."""
-    projected = dict(zip(features, space.project(np.stack(list(features.values())))))
+    projected = _projected(space, features)
     return np.array(
         [float(projected[p.reference] @ projected[p.questioned]) for p in pairs], dtype=float
     )
