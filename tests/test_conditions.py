@@ -9,9 +9,13 @@ from workbench.verification.conditions import (
     STATISTICS,
     Conditions,
     ConditionsCheck,
+    TowerGaussians,
+    check_conditions,
     fit_conditions,
     fit_gaussian,
+    fit_tower,
     image_statistics,
+    joint_thresholds,
     statistics_of,
     stored_conditions,
 )
@@ -103,3 +107,134 @@ def test_the_verify_tab_warns_on_signatures_far_from_the_training_images(
     assert outside.outside and outside.distance > inside.distance
     shown = _verdict_markdown(verdict, 1, conditions=outside)
     assert "conditions-warning" in shown and "OUTSIDE VALIDATED CONDITIONS" in shown
+
+
+def test_tower_gaussians_by_hand_and_through_json():
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, [1.0, 2.0, 0.5], size=(3000, 3))
+    b = rng.normal(50, 1.0, size=(3000, 3))
+    tower = fit_tower({"a": a, "b": b})
+    assert tower.corpora == ("a", "b")
+    points = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [50.0, 50.0, 50.0], [0.0, 0.0, 9.0]])
+    # By hand: standardize, then the Mahalanobis distance to the nearest corpus's Gaussian.
+    z = lambda x: (x - tower.centre) / tower.scale  # noqa: E731
+    expected = []
+    for x in points:
+        found = []
+        for data in (a, b):
+            mean, precision = fit_gaussian(z(data))
+            d = z(x) - mean
+            found.append(np.sqrt(d @ precision @ d))
+        expected.append(min(found))
+    np.testing.assert_allclose(tower.distances(points), expected, rtol=1e-5, atol=1e-4)
+    assert tower.distances(points)[1] == pytest.approx(2.0, rel=0.1)  # two spreads out on axis 0
+    assert tower.distances(points)[3] == pytest.approx(18.0, rel=0.1)  # 9 / 0.5
+    again = TowerGaussians.from_dict(json.loads(json.dumps(tower.to_dict())))
+    np.testing.assert_allclose(again.distances(points), tower.distances(points), atol=1e-4)
+    with pytest.raises(ValueError, match="3 backbone features, not 2"):
+        tower.distances(points[:, :2])
+    broken = tower.to_dict()
+    broken["choleskys"] = broken["choleskys"][:1]
+    with pytest.raises(ValueError, match="Not a conditions record"):
+        TowerGaussians.from_dict(broken)
+    with pytest.raises(ValueError, match="at least 2 training images"):
+        fit_tower({"a": a[:1]})
+
+
+def test_joint_thresholds_flag_the_stated_share_together():
+    rng = np.random.default_rng(3)
+    first, second = rng.normal(size=2000), rng.normal(size=2000)  # independent distances
+    a, b = joint_thresholds(first, second, 0.95)
+    together = np.mean((first > a) | (second > b))
+    assert 0.045 <= together <= 0.05
+    assert a > np.quantile(first, 0.95) and b > np.quantile(second, 0.95)
+    assert joint_thresholds(first, None, 0.9) == (pytest.approx(np.quantile(first, 0.9)), np.inf)
+    # Per group: one corpus's comparisons lie farther than the other's; at most 5% of each
+    # is flagged, so the thresholds rise above the pooled ones.
+    groups = ["near"] * 1000 + ["far"] * 1000
+    shifted = np.r_[first[:1000], first[1000:] + 1.0]
+    a2, b2 = joint_thresholds(shifted, second, 0.95, groups)
+    outside = (shifted > a2) | (second > b2)
+    assert outside[:1000].mean() < outside[1000:].mean() <= 0.05
+    assert a2 > joint_thresholds(shifted, second, 0.95)[0]
+    # The same distance twice: the union is each one, so the plain quantile is kept.
+    same = joint_thresholds(first, first, 0.95)
+    assert same[0] == pytest.approx(np.quantile(first, 0.95))
+
+
+def test_a_script_the_tower_never_saw_is_flagged_when_its_statistics_look_familiar():
+    rng = np.random.default_rng(4)
+    statistics = {"scans": rng.normal(size=(1500, 7))}
+    tower = {"scans": rng.normal(size=(1500, 12))}
+    val_statistics = [rng.normal(size=(6, 7)) for _ in range(400)]
+    val_tower = [rng.normal(size=(6, 12)) for _ in range(400)]
+    fitted = fit_conditions(
+        statistics, val_statistics, tower_train=tower, tower_val=val_tower, quantile=0.95
+    )
+    flagged = [fitted.check(s, t).outside for s, t in zip(val_statistics, val_tower)]
+    assert 0.04 <= np.mean(flagged) <= 0.05
+    # Familiar ink and paper, features far from the training corpus's: flagged, by the tower.
+    check = fitted.check(rng.normal(size=(6, 7)), rng.normal(3.0, 1.0, size=(6, 12)))
+    assert check.outside and check.distance <= check.threshold
+    assert check.tower_distance > check.tower_threshold
+    text = check.message()
+    assert "network's own features" in text and "seven image statistics" not in text
+    assert "95% of the validation writers' comparisons" in text
+    again = Conditions.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert again.check(rng.normal(size=(6, 7)), rng.normal(3.0, 1.0, size=(6, 12))).outside
+    assert again.tower_threshold == pytest.approx(fitted.tower_threshold)
+    with pytest.raises(ValueError, match="backbone features"):
+        fitted.check(val_statistics[0])
+    with pytest.raises(ValueError, match="tower features"):
+        fit_conditions(statistics, val_statistics, tower_train=tower)
+    # Conditions stored before the tower existed: the statistics' check alone.
+    old = fitted.to_dict()
+    del old["tower"], old["tower_threshold"]
+    legacy = Conditions.from_dict(json.loads(json.dumps(old)))
+    assert legacy.tower is None and legacy.check(val_statistics[0]).tower_distance is None
+
+
+def test_the_verify_tab_warns_when_the_networks_features_lie_outside(
+    tiny_verifier, tmp_path, signature
+):
+    from workbench.ui.verify_tab import _verdict_markdown
+    from workbench.verification.scoring import pooled_features
+    from workbench.verification.workbench import Workbench
+
+    bench = Workbench(tiny_verifier.weights)
+    image = bench.normalize(signature).image
+    stats = statistics_of([image])
+    pooled = pooled_features(bench.model, [image])
+    assert pooled.shape == (1, 2 * bench.model.backbone.out_channels)
+    rng = np.random.default_rng(5)
+    statistics = {"synthetic": stats + rng.normal(0, 0.05, size=(300, stats.shape[1]))}
+    spread = pooled.std() + 1e-3
+
+    def fitted_around(centre):
+        def around(values, scale, n):
+            return values + rng.normal(0, scale, size=(n, values.shape[1]))
+
+        # Validation comparisons spread around the centre as the training images are: the
+        # image at the centre itself lies nearer than most of them.
+        return fit_conditions(
+            statistics, [around(stats, 0.05, 2) for _ in range(40)],
+            tower_train={"synthetic": around(centre, 0.05 * spread, 300)},
+            tower_val=[around(centre, 0.05 * spread, 2) for _ in range(40)], quantile=0.8,
+        )  # fmt: skip
+
+    near = fitted_around(pooled)
+    bench = Workbench(tiny_verifier.save(tmp_path / "near", extra={"conditions": near.to_dict()}))
+    verdict = bench.verify([signature], signature)
+    inside = bench.conditions_check(verdict)
+    assert inside.tower_distance is not None and not inside.outside
+    direct = check_conditions(near, [image, image], np.vstack([pooled, pooled]))
+    assert inside.tower_distance == pytest.approx(direct.tower_distance, rel=1e-4)
+    # The same images against a tower fitted elsewhere: the statistics are familiar, the
+    # network's features are not, and the Verify tab says so.
+    far = fitted_around(pooled + 40 * spread)
+    bench = Workbench(tiny_verifier.save(tmp_path / "far", extra={"conditions": far.to_dict()}))
+    verdict = bench.verify([signature], signature)
+    outside = bench.conditions_check(verdict)
+    assert outside.outside and outside.distance <= outside.threshold
+    shown = _verdict_markdown(verdict, 1, conditions=outside)
+    assert "conditions-warning" in shown and "own features of them lie farther" in shown

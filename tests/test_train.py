@@ -331,6 +331,11 @@ def test_calibration_fits_on_validation_writers_and_measures_on_test_writers(
         ("skilled", 1), ("random", 1), ("skilled", 2), ("random", 2)
     ]  # fmt: skip
     assert all("validation writers" in c.data and c.cllr_min <= c.cllr + 1e-9 for c in stored)
+    # the conditions: the statistics' Gaussians and the backbone features' (the tower), each
+    # with its threshold
+    tower = card["conditions"]["tower"]
+    assert tower["corpora"] == [corpus.name] and len(tower["centre"]) == len(tower["choleskys"][0])
+    assert 0 < card["conditions"]["tower_threshold"] < float("inf")
     # per writer 2 references x 4 genuine questioned signatures, and the 2 references' pair
     copies = card["copy_check"]
     assert copies["n_pairs"] == 4 * 9 and copies["percentile_99"] <= copies["threshold"] < 1.0

@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--conditions-images",
         type=int,
-        default=1500,
-        help="(val) training writers' images (seeded sample) the conditions' Gaussian is fitted on",
+        default=3000,
+        help="(val) training writers' images (seeded sample) the conditions' Gaussians fit on",
     )
     p.add_argument(
         "--held-out",
@@ -99,24 +99,32 @@ def _image_features(bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
 
 
 def _stacked(features: dict, comparison) -> np.ndarray:
-    """The (k + 1, 7) statistics of one comparison's references and questioned signature."""
+    """The rows of ``features`` (by path) of one comparison's references and questioned
+    signature: (k + 1, 7) statistics, or (k + 1, C) pooled features."""
     return np.stack([features[p] for p in (*comparison.references, comparison.questioned)])
 
 
-def _outside(conditions: Conditions, features: dict, comparisons) -> np.ndarray:
-    """Whether each comparison's mean distance lies beyond the conditions' threshold."""
+def _outside(conditions: Conditions, features: dict, pooled: dict, comparisons) -> np.ndarray:
+    """Whether each comparison lies beyond the conditions' thresholds, from its images'
+    statistics and pooled backbone features by path."""
     return np.array(
-        [
-            conditions.distances(_stacked(features, c)).mean() > conditions.threshold
-            for c in comparisons
-        ],
+        [conditions.check(_stacked(features, c), _stacked(pooled, c)).outside for c in comparisons],
         dtype=bool,
     )
 
 
-def _fit_conditions(args, card, pre, sources, by_corpus: dict, features: dict) -> Conditions:
+def _pooled(model, bank: ImageBank, paths, progress: bool) -> dict[str, np.ndarray]:
+    """The pooled backbone features of ``paths`` (in ``bank``) by path."""
+    wrap = (lambda it: tqdm(it, desc="backbone features", unit="batch")) if progress else None
+    return dict(zip(paths, embed_images(model, bank.get(paths), progress=wrap), strict=True))
+
+
+def _fit_conditions(
+    args, model, card, pre, sources, by_corpus: dict, features: dict, pooled: dict
+) -> Conditions:
     """The conditions: per training corpus a Gaussian of a seeded sample of its training
-    writers' images, the threshold on the validation writers' comparisons."""
+    writers' images (their statistics, and their pooled backbone features), the thresholds on
+    the validation writers' comparisons."""
     pairs, _, _, _ = card_split_pairs(card, args.data, "train", protocols=args.protocol)
     paths = sorted({q for p in pairs for q in (p.reference, p.questioned)})
     rng = np.random.default_rng(args.seed)
@@ -130,17 +138,23 @@ def _fit_conditions(args, card, pre, sources, by_corpus: dict, features: dict) -
             None,
         )  # fmt: skip
         train.setdefault(root.name if root else "other", []).append(path)
-    statistics = {name: statistics_of(bank.get(ps)) for name, ps in train.items() if len(ps) > 1}
+    train = {name: ps for name, ps in train.items() if len(ps) > 1}
+    statistics = {name: statistics_of(bank.get(ps)) for name, ps in train.items()}
+    tower = {name: embed_images(model, bank.get(ps)) for name, ps in train.items()}
     comparisons = [c for cs in by_corpus.values() for c in cs]
     return fit_conditions(
         statistics,
         [_stacked(features, c) for c in comparisons],
+        tower_train=tower,
+        tower_val=[_stacked(pooled, c) for c in comparisons],
+        val_groups=[corpus for corpus, cs in by_corpus.items() for _ in cs],
         data=f"{sum(map(len, statistics.values()))} images of training writers "
-        f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers",
+        f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers "
+        "(at most 5% of each corpus's outside)",
     )
 
 
-def _held_out(args, card, pre, conditions: Conditions) -> dict:
+def _held_out(args, model, card, pre, conditions: Conditions) -> dict:
     """The warning's share on each ``--held-out`` corpus, every writer's comparisons (k =
     ``--references``): the conditions were fitted without it, as a leave-one-corpus-out model's
     would be."""
@@ -154,8 +168,9 @@ def _held_out(args, card, pre, conditions: Conditions) -> dict:
         paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
         bank = ImageBank(paths, config=pre, progress=not args.quiet)
         features = _image_features(bank, comparisons)
+        pooled = _pooled(model, bank, paths, not args.quiet)
         for corpus, cs in by_corpus.items():
-            outside = _outside(conditions, features, cs)
+            outside = _outside(conditions, features, pooled, cs)
             found[f"held out: {corpus} outside validated conditions"] = {
                 "share": float(outside.mean()),
                 "comparisons": len(cs),
@@ -210,9 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     scores = score_pairs(model, bank, needed, progress=not args.quiet)
     space = stored_writer_space(card)
-    if space is not None:
-        paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
-        embedded = dict(zip(paths, embed_images(model, bank.get(paths)), strict=True))
+    paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
+    embedded = _pooled(model, bank, paths, not args.quiet)  # for the writer space and conditions
     results: dict = {}
     fitted: list[Calibration] = []
     for k in range(1, args.references + 1):
@@ -272,13 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     features = _image_features(bank, comparisons)
     conditions = stored_conditions(card)
     if split == "val":
-        conditions = _fit_conditions(args, card, pre, sources, by_corpus, features)
-        results["conditions"] = {k: v for k, v in conditions.to_dict().items() if k != "gaussians"}
+        conditions = _fit_conditions(args, model, card, pre, sources, by_corpus, features, embedded)
+        results["conditions"] = {
+            k: v for k, v in conditions.to_dict().items() if k not in ("gaussians", "tower")
+        }
     if conditions is not None and split == "val":
-        results.update(_held_out(args, card, pre, conditions))
+        results.update(_held_out(args, model, card, pre, conditions))
     if conditions is not None:
         for corpus, cs in by_corpus.items():
-            outside = _outside(conditions, features, cs)
+            outside = _outside(conditions, features, embedded, cs)
             results[f"{corpus} outside validated conditions"] = {
                 "share": float(outside.mean()),
                 "comparisons": len(cs),

@@ -97,22 +97,16 @@ def score_against(
         return np.concatenate(scores)
 
 
-def writer_space_similarity(
-    model: torch.nn.Module,
-    space,
-    references: np.ndarray,
-    questioned: np.ndarray,
-    *,
-    cache: IntakeCache | None = None,
-) -> float:
-    """The writer space's similarity (``verification.writer_space``) of ``questioned`` to the
-    normalized ``references`` (k, H, W). Each image's pooled backbone features are kept in
-    ``cache`` beside its first-block features, so a verdict pays for them once per image."""
-    from workbench.verification.writer_space import embed, similarity
+def pooled_features(
+    model: torch.nn.Module, images, *, cache: IntakeCache | None = None
+) -> np.ndarray:
+    """The pooled backbone features (N, C) of normalized images (``writer_space.embed``), each
+    kept in ``cache`` beside its first-block features, so that a verdict's writer space and
+    conditions check pay for them once per image."""
+    from workbench.verification.writer_space import embed
 
     module = engine.unwrap(model)
     device = next(module.parameters()).device
-    images = [*references, questioned]
     keys = [("writer space", *_key(image)) for image in images]
     found = [cache.get(key) if cache is not None else None for key in keys]
     missing = [i for i, row in enumerate(found) if row is None]
@@ -124,7 +118,23 @@ def writer_space_similarity(
             found[i] = row
             if cache is not None:
                 cache.put(keys[i], row)
-    return similarity(space, np.stack(found[:-1]), found[-1])
+    return np.stack(found)
+
+
+def writer_space_similarity(
+    model: torch.nn.Module,
+    space,
+    references: np.ndarray,
+    questioned: np.ndarray,
+    *,
+    cache: IntakeCache | None = None,
+) -> float:
+    """The writer space's similarity (``verification.writer_space``) of ``questioned`` to the
+    normalized ``references`` (k, H, W), from their ``pooled_features``."""
+    from workbench.verification.writer_space import similarity
+
+    found = pooled_features(model, [*references, questioned], cache=cache)
+    return similarity(space, found[:-1], found[-1])
 
 
 def _key(image: np.ndarray) -> tuple:

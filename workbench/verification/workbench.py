@@ -189,7 +189,14 @@ class Workbench:
         conditions = stored_conditions(self.card)
         if conditions is None or verdict.questioned is None:
             return None
-        return check_conditions(conditions, [*verdict.references, verdict.questioned])
+        images = [*verdict.references, verdict.questioned]
+        pooled = None
+        if conditions.tower is not None:
+            from workbench.verification.scoring import pooled_features
+
+            with self.model_use.shared():
+                pooled = pooled_features(self.model, images, cache=self.feature_cache)
+        return check_conditions(conditions, images, pooled)
 
     def copy_flag(self, verdict: Verdict):
         """The copy check of ``verdict``'s questioned image against its references, or None
