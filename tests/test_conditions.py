@@ -11,11 +11,11 @@ from workbench.verification.conditions import (
     ConditionsCheck,
     TowerGaussians,
     check_conditions,
+    corpus_threshold,
     fit_conditions,
     fit_gaussian,
     fit_tower,
     image_statistics,
-    joint_thresholds,
     statistics_of,
     stored_conditions,
 )
@@ -141,25 +141,15 @@ def test_tower_gaussians_by_hand_and_through_json():
         fit_tower({"a": a[:1]})
 
 
-def test_joint_thresholds_flag_the_stated_share_together():
+def test_the_threshold_keeps_the_quantile_of_every_validated_corpus_inside():
     rng = np.random.default_rng(3)
-    first, second = rng.normal(size=2000), rng.normal(size=2000)  # independent distances
-    a, b = joint_thresholds(first, second, 0.95)
-    together = np.mean((first > a) | (second > b))
-    assert 0.045 <= together <= 0.05
-    assert a > np.quantile(first, 0.95) and b > np.quantile(second, 0.95)
-    assert joint_thresholds(first, None, 0.9) == (pytest.approx(np.quantile(first, 0.9)), np.inf)
-    # Per group: one corpus's comparisons lie farther than the other's; at most 5% of each
-    # is flagged, so the thresholds rise above the pooled ones.
-    groups = ["near"] * 1000 + ["far"] * 1000
-    shifted = np.r_[first[:1000], first[1000:] + 1.0]
-    a2, b2 = joint_thresholds(shifted, second, 0.95, groups)
-    outside = (shifted > a2) | (second > b2)
-    assert outside[:1000].mean() < outside[1000:].mean() <= 0.05
-    assert a2 > joint_thresholds(shifted, second, 0.95)[0]
-    # The same distance twice: the union is each one, so the plain quantile is kept.
-    same = joint_thresholds(first, first, 0.95)
-    assert same[0] == pytest.approx(np.quantile(first, 0.95))
+    near, far = rng.normal(size=1000), rng.normal(size=1000) + 1.0  # two corpora's distances
+    values, groups = np.r_[near, far], ["near"] * 1000 + ["far"] * 1000
+    assert corpus_threshold(values, 0.9) == pytest.approx(np.quantile(values, 0.9))
+    threshold = corpus_threshold(values, 0.95, groups)
+    assert threshold == pytest.approx(np.quantile(far, 0.95))  # the farther corpus's sets it
+    assert np.mean(far > threshold) <= 0.05 and np.mean(near > threshold) < 0.01
+    assert threshold > corpus_threshold(values, 0.95)  # the pooled quantile lets 'far' out
 
 
 def test_a_script_the_tower_never_saw_is_flagged_when_its_statistics_look_familiar():
@@ -171,15 +161,18 @@ def test_a_script_the_tower_never_saw_is_flagged_when_its_statistics_look_famili
     fitted = fit_conditions(
         statistics, val_statistics, tower_train=tower, tower_val=val_tower, quantile=0.95
     )
-    flagged = [fitted.check(s, t).outside for s, t in zip(val_statistics, val_tower)]
-    assert 0.04 <= np.mean(flagged) <= 0.05
+    checks = [fitted.check(s, t) for s, t in zip(val_statistics, val_tower)]
+    by_statistics = np.mean([c.distance > c.threshold for c in checks])
+    by_tower = np.mean([c.tower_distance > c.tower_threshold for c in checks])
+    assert by_statistics <= 0.05 and by_tower <= 0.05  # each check alone: the quantile
+    assert 0.05 < np.mean([c.outside for c in checks]) <= 0.1  # together at most twice it
     # Familiar ink and paper, features far from the training corpus's: flagged, by the tower.
     check = fitted.check(rng.normal(size=(6, 7)), rng.normal(3.0, 1.0, size=(6, 12)))
     assert check.outside and check.distance <= check.threshold
     assert check.tower_distance > check.tower_threshold
     text = check.message()
     assert "network's own features" in text and "seven image statistics" not in text
-    assert "95% of the validation writers' comparisons" in text
+    assert "at least 95% of the validation writers' comparisons of every corpus" in text
     again = Conditions.from_dict(json.loads(json.dumps(fitted.to_dict())))
     assert again.check(rng.normal(size=(6, 7)), rng.normal(3.0, 1.0, size=(6, 12))).outside
     assert again.tower_threshold == pytest.approx(fitted.tower_threshold)
@@ -187,6 +180,17 @@ def test_a_script_the_tower_never_saw_is_flagged_when_its_statistics_look_famili
         fitted.check(val_statistics[0])
     with pytest.raises(ValueError, match="tower features"):
         fit_conditions(statistics, val_statistics, tower_train=tower)
+    with pytest.raises(ValueError, match="one group"):
+        fit_conditions(statistics, val_statistics, val_groups=["scans"])
+    # Validation comparisons of two corpora: each corpus's own quantile, the larger one kept.
+    grouped = fit_conditions(
+        statistics, val_statistics, tower_train=tower, tower_val=val_tower,
+        val_groups=["a"] * 200 + ["b"] * 200,
+    )  # fmt: skip
+    first = [float(fitted.distances(v).mean()) for v in val_statistics]
+    assert grouped.threshold == pytest.approx(
+        max(np.quantile(first[:200], 0.95), np.quantile(first[200:], 0.95))
+    )
     # Conditions stored before the tower existed: the statistics' check alone.
     old = fitted.to_dict()
     del old["tower"], old["tower_threshold"]

@@ -150,7 +150,7 @@ def _fit_conditions(
         val_groups=[corpus for corpus, cs in by_corpus.items() for _ in cs],
         data=f"{sum(map(len, statistics.values()))} images of training writers "
         f"({', '.join(statistics)}) and {len(comparisons)} comparisons of validation writers "
-        "(at most 5% of each corpus's outside)",
+        "(each check's limit: the largest of the corpora's 95th percentiles)",
     )
 
 
