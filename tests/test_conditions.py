@@ -201,6 +201,8 @@ def test_a_script_the_tower_never_saw_is_flagged_when_its_statistics_look_famili
 def test_the_verify_tab_warns_when_the_networks_features_lie_outside(
     tiny_verifier, tmp_path, signature
 ):
+    import cv2
+
     from workbench.ui.verify_tab import _verdict_markdown
     from workbench.verification.scoring import pooled_features
     from workbench.verification.workbench import Workbench
@@ -242,3 +244,14 @@ def test_the_verify_tab_warns_when_the_networks_features_lie_outside(
     assert outside.outside and outside.distance <= outside.threshold
     shown = _verdict_markdown(verdict, 1, conditions=outside)
     assert "conditions-warning" in shown and "own features of them lie farther" in shown
+    # programs get the same warning from /verify_data, not a bare LR
+    from workbench.ui.verify_tab import verify_data
+
+    path = tmp_path / "signature.png"
+    cv2.imwrite(str(path), signature)
+    data = verify_data(bench, [str(path)], str(path))
+    assert data["outside_validated_conditions"] is True and data["possible_copy"] is None
+    assert any("own features of them lie farther" in w for w in data["warnings"])
+    near_bench = Workbench(tmp_path / "near.safetensors")
+    data = verify_data(near_bench, [str(path)], str(path))
+    assert data["outside_validated_conditions"] is False and data["warnings"] == []

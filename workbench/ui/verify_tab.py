@@ -197,6 +197,7 @@ def verify_data(
     paths, questioned_path = _inputs(references, None, questioned, None)
     chosen = _population(workbench, population)
     verdict = _verdict(workbench, paths, questioned_path, threshold, candidate)
+    copy, conditions = workbench.copy_flag(verdict), workbench.conditions_check(verdict)
     return {
         "score": round(verdict.score, 6),
         "threshold": verdict.threshold,
@@ -220,6 +221,11 @@ def verify_data(
         "writer_space_similarity": (
             None if verdict.similarity is None else round(verdict.similarity, 6)
         ),
+        # the warnings the page shows: outside validated conditions (None: the weights carry
+        # no conditions), a possible copy or tracing, each message in words
+        "outside_validated_conditions": None if conditions is None else conditions.outside,
+        "possible_copy": None if copy is None else copy.flagged,
+        "warnings": [x.message() for x in (copy, conditions) if x is not None and x.message()],
     }
 
 
