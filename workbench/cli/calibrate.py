@@ -92,9 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _image_features(bank: ImageBank, comparisons) -> dict[str, np.ndarray]:
-    """The conditions' image statistics of every image the comparisons use, by path."""
-    paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
+def _image_features(bank: ImageBank, paths) -> dict[str, np.ndarray]:
+    """The conditions' image statistics of ``paths`` (in ``bank``) by path."""
     return dict(zip(paths, statistics_of(bank.get(paths)), strict=True))
 
 
@@ -167,7 +166,7 @@ def _held_out(args, model, card, pre, conditions: Conditions) -> dict:
         comparisons = [c for cs in by_corpus.values() for c in cs]
         paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
         bank = ImageBank(paths, config=pre, progress=not args.quiet)
-        features = _image_features(bank, comparisons)
+        features = _image_features(bank, paths)
         pooled = _pooled(model, bank, paths, not args.quiet)
         for corpus, cs in by_corpus.items():
             outside = _outside(conditions, features, pooled, cs)
@@ -283,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                     fit_on_validation(same, different, alternative, k, "", list(by_corpus))
                 )
                 results[f"k={k} {alternative}"] = fitted[-1].to_dict()
-    features = _image_features(bank, comparisons)
+    features = _image_features(bank, paths)
     conditions = stored_conditions(card)
     if split == "val":
         conditions = _fit_conditions(args, model, card, pre, sources, by_corpus, features, embedded)
