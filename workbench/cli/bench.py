@@ -22,8 +22,10 @@ change of the verifier's score between each signature and its page (``workbench.
 ``examples/`` files: the verdict for one questioned signature against one and against five
 references (decode, eq. 1-5, scoring; nothing cached), against five references taken in
 before (a new questioned signature each time: the app keeps references' intake and first
-layers), the full explanation (difference-SimAM maps,
-cross-attention figure, Integrated Gradients attribution, overlays) and the examiner's report.
+layers), the two warnings of a verdict against five references (the copy check and the
+out-of-conditions check, whose backbone features the verdict has cached), the full
+explanation (difference-SimAM maps, cross-attention figure, Integrated Gradients attribution,
+overlays) and the examiner's report.
 """
 
 from __future__ import annotations
@@ -137,7 +139,11 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
     # An examiner's usual case: the references taken in once, a new questioned file each call
     # (PNG bytes of synthetic signatures never seen by the caches).
     newcomers = iter(_png_signatures(repeats + 1, seed=77))
-    bench.verify(refs, questioned)
+    verdict = bench.verify(refs, questioned)
+
+    def warnings() -> None:
+        bench.copy_flag(verdict)
+        bench.conditions_check(verdict)
 
     def explain() -> None:
         _, figure, _ = explanation_views(bench, str(refs[0]), str(questioned))
@@ -154,6 +160,7 @@ def bench_app(weights: str, repeats: int) -> dict[str, float]:
         * _median_seconds(lambda: cold.verify(refs, questioned), repeats),
         "verdict_ms_5_cached_references": 1000
         * _median_seconds(lambda: bench.verify(refs, next(newcomers)), repeats),
+        "warnings_ms_5_references": 1000 * _median_seconds(warnings, repeats),
         "explanation_ms": 1000 * _median_seconds(explain, repeats),
         "report_ms": 1000 * _median_seconds(report, max(1, repeats // 2)),
     }
