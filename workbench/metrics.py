@@ -76,3 +76,18 @@ def summary(labels, scores, *, threshold: float = FALLBACK_THRESHOLD) -> dict[st
     out["eer"], out["eer_threshold"] = eer(labels, scores)
     out["auc"] = auc(labels, scores)
     return out
+
+
+def rate_curve(labels, scores, *, steps: int = 200) -> dict:
+    """FAR and FRR at thresholds 0, 1/steps, ..., 1 (lists of floats in 0..1), with the pair
+    counts: the validation curve a weights' card carries for the threshold slider."""
+    y, s = _check(labels, scores)
+    thresholds = [round(i / steps, 6) for i in range(steps + 1)]
+    rates = [far_frr(y, s, t) for t in thresholds]
+    return {
+        "threshold": thresholds,
+        "far": [r["far"] for r in rates],
+        "frr": [r["frr"] for r in rates],
+        "n_genuine": int(y.sum()),
+        "n_forged": int((y == 0).sum()),
+    }

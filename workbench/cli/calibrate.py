@@ -38,13 +38,13 @@ from workbench.verification.conditions import (
     stored_conditions,
 )
 from workbench.verification.copies import CopyCheck, copy_similarity, fit_copy_check
+from workbench.verification.fusion import stored_fusion, verdict_scores
 from workbench.verification.reference_sets import (
     aggregate,
     comparisons_by_corpus,
     unique_pairs,
     writer_normalized,
 )
-from workbench.verification.scoring import score_pairs
 from workbench.verification.validity import (
     compare_eers,
     fit_on_validation,
@@ -222,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         config=pre,
         progress=not args.quiet,
     )
-    scores = score_pairs(model, bank, needed, progress=not args.quiet)
+    # the verdict's scores: fused with the shape correlation where the weights carry a fusion
+    fusion = stored_fusion(card)
+    scores = verdict_scores(model, bank, needed, fusion, progress=not args.quiet).scores
     space = stored_writer_space(card)
     paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
     embedded = _pooled(model, bank, paths, not args.quiet)  # for the writer space and conditions

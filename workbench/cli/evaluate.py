@@ -24,7 +24,8 @@ from workbench.data.image_bank import ImageBank
 from workbench.data.sources import card_split_pairs
 from workbench.engine import default_device
 from workbench.plots import save_curves
-from workbench.verification.scoring import score_pairs, write_scores_csv
+from workbench.verification.fusion import stored_fusion, verdict_scores
+from workbench.verification.scoring import write_scores_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every pair whole instead of reusing each image's first dense block "
         "(slower, the same scores; for comparison)",
+    )
+    p.add_argument(
+        "--network-only",
+        action="store_true",
+        help="score with the network alone, at its own validation threshold, even where the "
+        "weights carry a score fusion (for cli.fuse, and for comparison)",
     )
     p.add_argument("--quiet", action="store_true")
     return p
@@ -100,18 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(labels.tolist())) < 2:
         print("error: the split needs both genuine and forgery pairs", file=sys.stderr)
         return 2
-    scores = score_pairs(
-        model, bank, pairs, progress=not args.quiet, reuse_images=not args.whole_pairs
+    fusion = None if args.network_only else stored_fusion(card)
+    scored_pairs = verdict_scores(
+        model, bank, pairs, fusion, progress=not args.quiet, reuse_images=not args.whole_pairs
     )
+    scores = scored_pairs.scores
     scored = time.perf_counter()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_scores_csv(pairs, scores, out / "scores.csv")
+    write_scores_csv(pairs, scores, out / "scores.csv", scored_pairs.columns())
     title = Path(args.weights).stem if card.name is None else card.name
     save_curves(labels, scores, out, title=title)
 
-    val_threshold = card.threshold
+    val_threshold = card.threshold if fusion is None else fusion.threshold
     at_half = metrics.far_frr(labels, scores, FALLBACK_THRESHOLD)
     at_val = metrics.far_frr(labels, scores, val_threshold)
     rate, eer_threshold = metrics.eer(labels, scores)
@@ -129,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         "eer": rate,
         "eer_threshold_on_test": eer_threshold,
         "auc": metrics.auc(labels, scores),
+        "score": "fused" if scored_pairs.fused else "network",
+        **(
+            {
+                "network_eer": metrics.eer(labels, scored_pairs.network)[0],
+                "network_auc": metrics.auc(labels, scored_pairs.network),
+            }
+            if scored_pairs.fused
+            else {}
+        ),
         "split": split,
         "seed": seed,
         "images_left_out": len(bank.failed),

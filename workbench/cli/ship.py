@@ -56,24 +56,14 @@ def example_scores(weights: str | Path) -> list[dict]:
 
 def validation_curve(folder: str | Path, *, steps: int = 200) -> dict:
     """FAR and FRR of the validation pairs scored in ``folder/scores.csv`` at thresholds
-    0, 1/steps, ..., 1 (lists of floats in 0..1), with the pair counts."""
-    import numpy as np
-
+    0, 1/steps, ..., 1 (``metrics.rate_curve``)."""
     from workbench import metrics
 
     with (Path(folder) / "scores.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    labels = np.array([int(r["label"]) for r in rows])
-    scores = np.array([float(r["score"]) for r in rows])
-    thresholds = [round(i / steps, 6) for i in range(steps + 1)]
-    rates = [metrics.far_frr(labels, scores, t) for t in thresholds]
-    return {
-        "threshold": thresholds,
-        "far": [r["far"] for r in rates],
-        "frr": [r["frr"] for r in rates],
-        "n_genuine": int(labels.sum()),
-        "n_forged": int((labels == 0).sum()),
-    }
+    labels = [int(r["label"]) for r in rows]
+    scores = [float(r["score"]) for r in rows]
+    return metrics.rate_curve(labels, scores, steps=steps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,14 +81,28 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON of a run this one started from (--init-from): "
         "its training budget is recorded too",
     )
+    parser.add_argument(
+        "--keep-extra",
+        action="store_true",
+        help="keep what the shipped JSON already carries beyond the run's own card (writer "
+        "space, score fusion, calibrations, conditions): re-ship new evaluations of the same "
+        "weights without refitting them",
+    )
     parser.add_argument("--dest", default=str(ROOT / "weights"))
     args = parser.parse_args(argv)
     source = Path(args.model).with_suffix(".safetensors")
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / f"{args.name}.safetensors"
+    kept = {}
+    if args.keep_extra and (dest / f"{args.name}.json").exists():
+        if file_sha256(weights) != file_sha256(source):
+            print(f"error: {weights} holds other weights than {source}", file=sys.stderr)
+            return 2
+        kept = read_card(dest / args.name).extra
     shutil.copyfile(source, weights)
     card = replace(read_card(source), name=args.name, weights_sha256=file_sha256(weights))
+    card = replace(card, extra={**card.extra, **kept})
     stages = [
         read_card(Path(stage).with_suffix(".json")).training or {} for stage in args.earlier_stage
     ]

@@ -64,7 +64,7 @@ def ranking_verifiers(
         verifiers[PAIRWISE] = RankingVerifier(
             PAIRWISE,
             shared,
-            workbench.threshold,
+            workbench.card.threshold,  # the network's own: the ranking scores are its alone
             "the verifier's validation threshold",
         )
     notes = [_load_embedding(verifiers, workbench, w) for w in embedding_weights or ()]

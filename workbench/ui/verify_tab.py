@@ -104,8 +104,15 @@ def _verdict_markdown(
         + warning
         + f"**Score {verdict.score:.4f}** ({aggregate}) against threshold "
         f"**{verdict.threshold:.4f}**: "
-        f"accepted when score >= threshold. The score is the network's probability that both "
-        f"signatures come from the same writer."
+        f"accepted when score >= threshold. "
+        + (
+            "Each reference's score fuses the network's probability that both signatures come "
+            "from the same writer with their shape correlation (the normalized images' ink, "
+            "best of small shifts), weighted as fitted on validation writers (table below)."
+            if verdict.fused
+            else "The score is the network's probability that both signatures come from the "
+            "same writer."
+        )
         + (
             f" Writer space: the questioned signature's similarity to the {together}"
             f" is **{verdict.similarity:+.3f}** (-1 .. 1; the backbone's features, projected "
@@ -138,7 +145,8 @@ def verify(
     verdict = _verdict(workbench, paths, questioned, threshold, candidate)
     table = [
         [Path(p).name, intake_note(i), f"{s:.4f}", "accept" if s >= verdict.threshold else "reject"]
-        for p, i, s in zip(paths, verdict.intakes, verdict.scores)
+        + _parts(verdict, n)
+        for n, (p, i, s) in enumerate(zip(paths, verdict.intakes, verdict.scores))
     ]
     gallery = [(shown_file(img), f"reference {i + 1}") for i, img in enumerate(verdict.references)]
     originals = [
@@ -159,6 +167,14 @@ def verify(
         shown_file(verdict.questioned),
         table,
     )
+
+
+def _parts(verdict, index: int) -> list[str]:
+    """The network score and shape correlation of one reference's pair ("-" for the shape
+    where the verdict is not fused: then the score is the network's)."""
+    if not verdict.fused:
+        return [f"{verdict.scores[index]:.4f}", "-"]
+    return [f"{verdict.network_scores[index]:.4f}", f"{verdict.shapes[index]:+.3f}"]
 
 
 def _verdict(workbench: Workbench, paths: list[str], questioned: str, threshold, candidate):
@@ -204,8 +220,22 @@ def verify_data(
         "decision_rule": "score >= threshold: same writer",
         "same_writer": verdict.genuine,
         "references": [
-            {"file": Path(p).name, "taken_from": intake_note(i), "score": round(s, 6)}
-            for p, i, s in zip(paths, verdict.intakes, verdict.scores)
+            {
+                "file": Path(p).name,
+                "taken_from": intake_note(i),
+                "score": round(s, 6),
+                # the score's parts: the network's probability and, where the weights fuse it,
+                # the shape correlation (None: the score is the network's alone)
+                "network_score": round(n, 6),
+                "shape_correlation": round(c, 6) if verdict.fused else None,
+            }
+            for p, i, s, n, c in zip(
+                paths,
+                verdict.intakes,
+                verdict.scores,
+                verdict.network_scores or verdict.scores,
+                verdict.shapes or verdict.scores,
+            )
         ],
         "evidence": [
             {
@@ -443,7 +473,14 @@ def create_tab(workbench: Workbench) -> None:
                 elem_id="v-query-norm",
             )
         scores = gr.Dataframe(
-            headers=["reference", "signature taken from", "score", "this reference alone"],
+            headers=[
+                "reference",
+                "signature taken from",
+                "score",
+                "this reference alone",
+                "network score",
+                "shape correlation",
+            ],
             label="Per-reference scores",
             interactive=False,
             elem_id="v-scores",

@@ -123,8 +123,10 @@ class CopyFlag:
         )
 
 
-def check_copies(check: CopyCheck, references, questioned: np.ndarray) -> CopyFlag:
-    """The copy flag of ``questioned`` against each normalized reference image."""
-    values = [copy_similarity(r, questioned) for r in references]
+def check_copies(check: CopyCheck, references, questioned: np.ndarray, values=None) -> CopyFlag:
+    """The copy flag of ``questioned`` against each normalized reference image; ``values``:
+    their ``copy_similarity`` where already computed (one per reference)."""
+    if values is None:
+        values = [copy_similarity(r, questioned) for r in references]
     index = int(np.argmax(values))
     return CopyFlag(values[index], index, check.threshold, values[index] > check.threshold)

@@ -22,6 +22,7 @@ from workbench.checkpoint import Validation, WeightsCard
 from workbench.config import FALLBACK_THRESHOLD
 from workbench.data.dedupe import file_sha256
 from workbench.verification.attribution import overlay_attribution
+from workbench.verification.fusion import stored_fusion
 from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
 from workbench.verification.workbench import PairExplanation, Verdict, Workbench, validation_rates
 
@@ -100,9 +101,16 @@ def threshold_provenance(card: WeightsCard, threshold: float) -> tuple[str, list
         (source, rates): a sentence and zero or more sentences, plain text (escape before use).
     """
     validation = card.validation or Validation()
-    stored = card.stored_threshold
+    fusion = stored_fusion(card)
+    stored = card.stored_threshold if fusion is None else fusion.threshold
     at_stored = stored is not None and abs(stored - threshold) < 1e-9
-    if at_stored:
+    if at_stored and fusion is not None:
+        source = (
+            "the fused score's validation threshold stored with the weights "
+            f"(equal-error-rate point of {fusion.n_genuine + fusion.n_forged} pairs of "
+            "validation writers)"
+        )
+    elif at_stored:
         epoch = f", epoch {validation.epoch}" if validation.epoch is not None else ""
         source = (
             "the validation threshold stored with the weights "
@@ -357,11 +365,21 @@ def build_report(
     decision = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
+    parts = (
+        [
+            f"<td>{n:.4f}</td><td>{c:+.3f}</td>"
+            for n, c in zip(verdict.network_scores, verdict.shapes, strict=True)
+        ]
+        if verdict.fused
+        else [""] * len(names)
+    )
     rows = "".join(
         f'<tr><td>{i + 1}</td><td>{html.escape(name)}</td><td class="hash">{file_sha256(path)}</td>'
-        f"<td>{html.escape(intake_note(intake))}</td>"
+        f"<td>{html.escape(intake_note(intake))}</td>{part}"
         f"<td>{score:.4f}</td><td>{'accept' if score >= verdict.threshold else 'reject'}</td></tr>"
-        for i, (name, path, intake, score) in enumerate(zip(names, paths, intakes, verdict.scores))
+        for i, (name, path, intake, score, part) in enumerate(
+            zip(names, paths, intakes, verdict.scores, parts)
+        )
     )
     figures = []
     for label, name, intake, image in [
@@ -427,7 +445,9 @@ def build_report(
         _evidence_section(workbench, verdict, len(paths), population),
         "<h2>Inputs and per-reference scores</h2>",
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
-        "<th>signature taken from</th><th>score</th><th>this reference alone</th></tr>"
+        "<th>signature taken from</th>"
+        + ("<th>network score</th><th>shape correlation</th>" if verdict.fused else "")
+        + "<th>score</th><th>this reference alone</th></tr>"
         + rows
         + "</table>",
         f"<p>Questioned file: <code>{html.escape(query_path.name)}</code>, "
@@ -462,8 +482,18 @@ def build_report(
             or ["The weights' JSON records no validation error rates for this threshold."]
         ),
         "<h2>What the score means</h2>",
-        '<p class="note">Each score is the verifier\'s softmax output for the same-writer class '
-        "of one (reference, questioned) pair, in 0..1; the decision uses their mean. It is a model "
+        '<p class="note">'
+        + (
+            "Each score fuses two measurements of one (reference, questioned) pair: the "
+            "verifier's softmax output for the same-writer class (network score, 0..1) and the "
+            "highest correlation of the two normalized images' ink over shifts of up to 8 pixels "
+            "(shape correlation, -1..1), by a logistic regression fitted on validation writers' "
+            "pairs; the result lies in 0..1 and the decision uses its mean. "
+            if verdict.fused
+            else "Each score is the verifier's softmax output for the same-writer class "
+            "of one (reference, questioned) pair, in 0..1; the decision uses their mean. "
+        )
+        + "It is a model "
         "output, not a calibrated probability that the signature is genuine. FAR is the share of "
         "forgeries accepted, FRR the share of genuine signatures rejected, measured on writers the "
         "model never saw in training"

@@ -171,14 +171,22 @@ def _windows(pairs: list[Pair], most: int):
     yield first, pairs[first:]
 
 
-def write_scores_csv(pairs: list[Pair], scores: np.ndarray, path: str | os.PathLike) -> Path:
-    """One row per pair: reference, questioned, label, writer, kind, score (6 decimals)."""
+def write_scores_csv(
+    pairs: list[Pair],
+    scores: np.ndarray,
+    path: str | os.PathLike,
+    columns: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """One row per pair: reference, questioned, label, writer, kind, score (6 decimals), then
+    each of ``columns`` (name: one value per pair), e.g. the network score beside a fused one."""
     path = Path(path)
+    columns = columns or {}
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score"])
+        writer.writerow(["reference", "questioned", "label", "writer", "kind", "score", *columns])
         writer.writerows(
             [p.reference, p.questioned, p.label, p.writer, p.kind, f"{s:.6f}"]
-            for p, s in zip(pairs, scores)
+            + [f"{float(values[i]):.6f}" for values in columns.values()]
+            for i, (p, s) in enumerate(zip(pairs, scores))
         )
     return path

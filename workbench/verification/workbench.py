@@ -67,7 +67,9 @@ class Verdict:
     """The decision on one questioned signature against one or more references.
 
     Attributes:
-        scores: same-writer probability against each reference, in 0..1.
+        scores: the score against each reference, in 0..1: the network's same-writer
+            probability fused with the shape correlation where the weights carry a score
+            fusion (``verification.fusion``), else the network's probability.
         score: their mean, the aggregate the decision uses.
         threshold: scores at or above it are accepted as genuine.
         genuine: ``score >= threshold``.
@@ -77,6 +79,8 @@ class Verdict:
         similarity: the writer space's similarity (-1..1) of the questioned signature to the
             references together (``verification.writer_space``), or None when the weights
             carry no writer space. The likelihood ratios use it beside ``score``.
+        network_scores: the network's same-writer probability against each reference.
+        shapes: the shape correlation (-1..1) with each reference; empty without a fusion.
     """
 
     scores: tuple[float, ...]
@@ -87,17 +91,30 @@ class Verdict:
     questioned: np.ndarray | None = None
     intakes: tuple = ()
     similarity: float | None = None
+    network_scores: tuple[float, ...] = ()
+    shapes: tuple[float, ...] = ()
+
+    @property
+    def fused(self) -> bool:
+        """Whether ``scores`` fuse the network's probability with the shape correlation."""
+        return bool(self.shapes)
 
 
 def validation_rates(card: WeightsCard, threshold: float) -> dict | None:
     """FAR and FRR of the validation writers at ``threshold``, read at the nearest threshold
-    tabulated in the weights' card (``card.validation.curve``, written by ``workbench.cli.ship``).
+    tabulated in the weights' card: the score fusion's curve when the card carries one
+    (``cli.fuse``), else ``card.validation.curve`` (written by ``workbench.cli.ship``).
 
     Returns:
         {"threshold", "far", "frr", "n_genuine", "n_forged"} (counts None when not recorded), or
         None when the card has no curve.
     """
+    from workbench.verification.fusion import stored_fusion
+
+    fusion = stored_fusion(card)
     curve = (card.validation.curve if card.validation is not None else None) or {}
+    if fusion is not None:
+        curve = fusion.curve
     if not (curve.get("threshold") and curve.get("far") and curve.get("frr")):
         return None
     index = int(np.argmin(np.abs(np.asarray(curve["threshold"], dtype=float) - float(threshold))))
@@ -129,6 +146,7 @@ class Workbench:
         import torch
 
         from workbench.checkpoint import WeightsCard, load_verifier
+        from workbench.verification.fusion import stored_fusion
         from workbench.verification.writer_space import stored_writer_space
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -148,6 +166,8 @@ class Workbench:
             )
         # The writer space stored with the weights (``cli.writer_space``), or None.
         self.writer_space = stored_writer_space(self.card) if self.model is not None else None
+        # The score fusion (network score + shape correlation, ``cli.fuse``), or None.
+        self.fusion = stored_fusion(self.card) if self.model is not None else None
 
     def validation_rates(self, threshold: float) -> dict | None:
         """``validation_rates(self.card, threshold)``."""
@@ -155,8 +175,9 @@ class Workbench:
 
     @property
     def threshold(self) -> float:
-        """The validation threshold stored with the weights (0.5, the argmax, without one)."""
-        return self.card.threshold
+        """The verdict's validation threshold: the score fusion's where the weights carry one,
+        else the network's (0.5, the argmax, without one)."""
+        return self.card.threshold if self.fusion is None else self.fusion.threshold
 
     @property
     def calibrations(self) -> list:
@@ -206,7 +227,8 @@ class Workbench:
         check = self.copy_check
         if check is None or verdict.questioned is None or not len(verdict.references):
             return None
-        return check_copies(check, verdict.references, verdict.questioned)
+        # a fused verdict has the copy check's measure already (the shape correlations)
+        return check_copies(check, verdict.references, verdict.questioned, verdict.shapes or None)
 
     def evidence(self, verdict: Verdict, population: str = "") -> list:
         """The likelihood ratio of ``verdict``'s mean score under each alternative hypothesis
@@ -286,9 +308,10 @@ class Workbench:
         threshold: float | None = None,
         questioned_choice: int = 1,
     ) -> Verdict:
-        """Score ``questioned`` against each reference; decide on the mean score. Pages and
-        PDFs are searched (``normalize``); ``questioned_choice`` picks the questioned page's
-        candidate, references from pages use their best one.
+        """Score ``questioned`` against each reference (fused with the shape correlation
+        where the weights carry a score fusion); decide on the mean score. Pages and PDFs are
+        searched (``normalize``); ``questioned_choice`` picks the questioned page's candidate,
+        references from pages use their best one.
 
         Raises:
             SignatureInputError: an input is not a usable signature.
@@ -314,6 +337,12 @@ class Workbench:
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
+        network, shapes = scores, ()
+        if self.fusion is not None:
+            from workbench.verification.copies import copy_similarity
+
+            shapes = tuple(copy_similarity(r, query) for r in refs)
+            scores = self.fusion.fuse(network, shapes)
         mean = float(scores.mean())
         return Verdict(
             scores=tuple(float(s) for s in scores),
@@ -324,6 +353,8 @@ class Workbench:
             questioned=query,
             intakes=tuple(g.intake for g in given),
             similarity=similarity,
+            network_scores=tuple(float(s) for s in network),
+            shapes=shapes,
         )
 
     def explain(
