@@ -236,7 +236,7 @@ def _explanation_section(explanation, attribution, method, names, index, questio
                 _figure(uri, "cross-attention matrices A1, A2 (rows sum to 1)", wide=True),
             ]
         parts.append(
-            f'<p class="meta">Pair score of the explained pair: {explanation.score:.4f}.</p>'
+            f'<p class="meta">Network score of the explained pair: {explanation.score:.4f}.</p>'
         )
     if attribution is not None:
         attribution = np.asarray(attribution, dtype=np.float32)
