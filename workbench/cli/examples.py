@@ -59,6 +59,9 @@ def score_writer(bench: Workbench, images: dict[str, np.ndarray]) -> list[dict]:
                 "expected_genuine": truth,
                 "verdict_genuine": bool(verdict.genuine),
                 "score": round(float(verdict.score), 6),
+                # the fused score's parts (empty shapes: the weights do not fuse)
+                "network_scores": [round(float(s), 6) for s in verdict.network_scores],
+                "shapes": [round(float(c), 6) for c in verdict.shapes],
             }
         )
     return out

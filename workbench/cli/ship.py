@@ -49,6 +49,8 @@ def example_scores(weights: str | Path) -> list[dict]:
                 "questioned": questioned,
                 "label": label,
                 "score": verdict.score,
+                "network_score": verdict.network_scores[0],
+                "shape": verdict.shapes[0] if verdict.fused else None,
             }
         )
     return out

@@ -22,7 +22,8 @@ def load_rows(folder: str | Path) -> list[dict]:
 
     Each row: ``references`` (list of path strings), ``questioned`` (path string),
     ``expected_genuine`` (the truth), ``verdict_genuine`` (the shipped weights' verdict) and
-    ``score`` (the recorded score in 0..1).
+    ``score`` (the recorded score in 0..1), with its parts where the weights fuse it:
+    ``network_scores`` and ``shapes`` (one per reference).
     """
     record = _record(folder)
     if not record:
