@@ -200,6 +200,24 @@ def test_the_pages_command_and_the_bench_measure_finding(tmp_path, capsys):
     assert result["all"]["find_seconds"]["max"] > 0 and "score_difference" not in result["all"]
 
 
+def test_the_pages_measure_reports_how_often_the_verdict_accepts_page_and_clean(
+    tmp_path, tiny_verifier
+):
+    from workbench.cli import data
+    from workbench.intake.measure import measure_pages
+    from workbench.verification.workbench import Workbench
+
+    out = tmp_path / "p"
+    assert data.main(["pages", "--out", str(out), "--pages", "2", "--dpi", "150", "--quiet"]) == 0
+    lenient = Workbench(tiny_verifier.save(tmp_path / "t", validation={"threshold": 0.0}))
+    result = measure_pages(out, workbench=lenient, progress=False)["all"]
+    assert result["genuine_accepted"] == {"clean": 1.0, "page": 1.0}  # threshold 0: all accepted
+    strict = Workbench(tiny_verifier.save(tmp_path / "s", validation={"threshold": 1.0}))
+    result = measure_pages(out, workbench=strict, progress=False)["all"]
+    assert result["genuine_accepted"] == {"clean": 0.0, "page": 0.0}
+    assert result["score_difference"]["max"] <= 1.0
+
+
 @pytest.mark.parametrize("corpus", ["BHSig260-Bengali", "BHSig260-Hindi"])
 def test_clean_bhsig_scans_pass_cleaning_unchanged(corpus):
     from conftest import real_data

@@ -79,9 +79,11 @@ def measure_pages(
                 item["seed"], writer=item["writer"], genuine=4 + REFERENCES, forgeries=0
             )
             references = genuine[4:]
-            row["score_clean"] = workbench.verify(references, genuine[item["sample"]]).score
+            clean = workbench.verify(references, genuine[item["sample"]])
+            row["score_clean"], row["accepted_clean"] = clean.score, clean.genuine
             try:  # the page file itself, as the app takes it (auto: searched as a page)
-                row["score_page"] = workbench.verify(references, path).score
+                verdict = workbench.verify(references, path)
+                row["score_page"], row["accepted_page"] = verdict.score, verdict.genuine
             except SignatureInputError as error:
                 row["error"] = str(error)
         rows.append(row)
@@ -109,6 +111,12 @@ def _report(rows: list[dict], iou: float, folder: Path) -> dict:
                      for r in selected]  # fmt: skip
             out["score_difference"] = _summary(diffs)
             out["score_difference"]["median"] = float(statistics.median(diffs))
+            # every page holds a genuine signature: the share the verdict accepts, from the clean
+            # signature and from the page (a page the app cannot verify counts as rejected)
+            out["genuine_accepted"] = {
+                "clean": float(np.mean([r["accepted_clean"] for r in selected])),
+                "page": float(np.mean([r.get("accepted_page", False) for r in selected])),
+            }
         return out
 
     return {
