@@ -203,3 +203,26 @@ def test_the_fit_records_the_shape_correlation_per_corpus_and_kind():
         "A skilled": {"mean": 0.2, "pairs": 1},
         "B genuine": {"mean": 0.2, "pairs": 2},
     }
+
+
+def test_ship_keep_extra_keeps_the_fitted_records_of_the_same_weights(tiny_verifier, tmp_path):
+    from workbench.checkpoint import read_card
+    from workbench.cli import ship
+
+    source = tiny_verifier.save(tmp_path / "run" / "model")
+    dest = tmp_path / "weights"
+    fusion = ScoreFusion(0.1, 2.0, 3.0, 0.4).to_dict()
+    tiny_verifier.save(dest / "verifier", extra={"score_fusion": fusion, "writer_space": {"x": 1}})
+    argv = ["--model", str(source), "--dest", str(dest), "--keep-extra"]
+    assert ship.main(argv) == 0
+    shipped = read_card(dest / "verifier")
+    assert shipped.extra["score_fusion"] == fusion and shipped.extra["writer_space"] == {"x": 1}
+    assert [e["shape"] is not None for e in shipped.examples] == [True] * len(shipped.examples)
+    # without --keep-extra the run's own card is shipped: nothing fitted later survives
+    assert ship.main(argv[:-1]) == 0
+    assert "score_fusion" not in read_card(dest / "verifier").extra
+    # other weights at the destination: nothing to keep, an error
+    tiny_verifier.save(dest / "verifier", extra={"score_fusion": fusion})
+    changed = lambda m: m.classifier.weight.add_(1)  # noqa: E731
+    other = tiny_verifier.save(tmp_path / "other" / "model", edit=changed)
+    assert ship.main(["--model", str(other), "--dest", str(dest), "--keep-extra"]) == 2
