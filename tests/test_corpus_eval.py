@@ -302,3 +302,27 @@ def test_model_card_summary_and_absent_card(workbench):
     assert len(rows["weights SHA-256"]) == 64
     text = card_markdown(workbench)  # the shipped card describes other weights: it says so
     assert "No model card found" in text or "not the weights this card describes" in text
+
+
+def test_with_a_score_fusion_the_corpus_is_scored_as_the_verdict_scores_it(
+    tiny_verifier, corpus_zip, tmp_path
+):
+    from workbench.verification.fusion import ScoreFusion
+    from workbench.verification.workbench import Workbench
+
+    fusion = ScoreFusion(0.3, 2.0, 5.0, 0.6)
+    bench = Workbench(tiny_verifier.save(tmp_path / "w", extra={"score_fusion": fusion.to_dict()}))
+    result = evaluate_archive(bench, corpus_zip, out_dir=tmp_path / "out")
+    assert result.metrics.val_threshold == 0.6
+    with result.scores_csv.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    network = np.array([float(r["network_score"]) for r in table])
+    shape = np.array([float(r["shape"]) for r in table])
+    assert result.scores == pytest.approx(fusion.fuse(network, shape), abs=2e-6)
+    # the first pair as the verdict scores it: the same fused score
+    pair = result.pairs[0]
+    with zipfile.ZipFile(corpus_zip) as archive:
+        archive.extractall(tmp_path / "x")
+    root = tmp_path / "x" / "synthetic"
+    verdict = bench.verify([root / pair.reference], root / pair.questioned)
+    assert verdict.score == pytest.approx(result.scores[0], abs=1e-5)
