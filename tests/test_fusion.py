@@ -15,7 +15,6 @@ from tests.conftest import synthetic_signature
 from workbench.verification.fusion import (
     ScoreFusion,
     fit_fusion,
-    network_log_odds,
     stored_fusion,
 )
 
@@ -28,7 +27,9 @@ def test_the_fused_score_by_hand():
     # the network alone: weights (0, 1, 0) give its probability back
     alone = ScoreFusion(0.0, 1.0, 0.0, 0.5)
     assert alone.fuse([0.2, 0.7], [0.9, -0.3]) == pytest.approx([0.2, 0.7])
-    assert network_log_odds([0.0, 1.0]) == pytest.approx([-13.8155, 13.8155], abs=1e-3)
+    from workbench.verification.calibration import score_log_odds
+
+    assert score_log_odds([0.0, 1.0]) == pytest.approx([-13.8155, 13.8155], abs=1e-3)
     with pytest.raises(ValueError, match="2 network scores but 1"):
         fusion.fuse([0.1, 0.2], [0.3])
 

@@ -26,17 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from workbench import metrics
+from workbench.verification.calibration import score_log_odds
 from workbench.verification.copies import copy_similarity
 
 KEY = "score_fusion"  # where the weights' JSON keeps it
-# p1 is clipped this far from 0 and 1 before its log-odds (a float32 softmax reaches both).
-EPSILON = 1e-6
-
-
-def network_log_odds(scores) -> np.ndarray:
-    """log(p1 / (1 - p1)) of same-writer probabilities in 0..1 (float64)."""
-    p = np.clip(np.asarray(scores, dtype=float), EPSILON, 1.0 - EPSILON)
-    return np.log(p / (1.0 - p))
 
 
 @dataclass(frozen=True)
@@ -71,7 +64,7 @@ class ScoreFusion:
         network, shape = np.asarray(network, dtype=float), np.asarray(shape, dtype=float)
         if network.shape != shape.shape:
             raise ValueError(f"{network.size} network scores but {shape.size} correlations.")
-        z = self.intercept + self.network_weight * network_log_odds(network)
+        z = self.intercept + self.network_weight * score_log_odds(network)
         return 1.0 / (1.0 + np.exp(-(z + self.shape_weight * shape)))
 
     def to_dict(self) -> dict:
@@ -106,7 +99,7 @@ def fit_fusion(labels, network, shape, *, data: str = "") -> ScoreFusion:
         raise ValueError(f"{len(y)} labels, {len(network)} scores, {len(shape)} correlations.")
     if y.min(initial=1) == 1 or y.max(initial=0) == 0:
         raise ValueError("The fusion needs genuine and forgery pairs of validation writers.")
-    columns = np.column_stack([network_log_odds(network), shape])
+    columns = np.column_stack([score_log_odds(network), shape])
     model = LogisticRegression(class_weight="balanced").fit(columns, y)
     draft = ScoreFusion(float(model.intercept_[0]), *map(float, model.coef_[0]), threshold=0.5)
     fused = draft.fuse(network, shape)
