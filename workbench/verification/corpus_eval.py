@@ -28,8 +28,8 @@ from workbench.data.pairs import Pair, make_pairs
 from workbench.data.readers import read_corpus
 from workbench.errors import SignatureInputError
 from workbench.plots import det_figure, histogram_figure, roc_figure
-from workbench.verification.fusion import shape_similarities
-from workbench.verification.scoring import score_pairs, write_scores_csv
+from workbench.verification.fusion import verdict_scores
+from workbench.verification.scoring import write_scores_csv
 
 ProgressCallback = Callable[[float, str], None]
 MAX_PAIRS = 250_000
@@ -249,20 +249,17 @@ def evaluate_archive(
             f"found {n_genuine} genuine and {n_forged} forgery pair(s) "
             f"({len(bank.failed)} image(s) left out). A corpus without forgeries needs a pairs CSV."
         )
-    network = np.empty(len(pairs), dtype=np.float64)
-    shape = np.empty(len(pairs), dtype=np.float64) if workbench.fusion is not None else None
+    parts = []  # the verdict's scores (fused where the weights carry a fusion), chunk by chunk
     chunk = max(batch_size, 1) * 4
     for start in range(0, len(pairs), chunk):
         part = absolute[start : start + chunk]
         with workbench.model_use.shared():  # an explanation may take the model between chunks
-            network[start : start + len(part)] = score_pairs(
-                workbench.model, bank, part, batch_size=batch_size
+            parts.append(
+                verdict_scores(workbench.model, bank, part, workbench.fusion, batch_size=batch_size)
             )
-        if shape is not None:  # the verdict's score fuses the shape correlation (cli.fuse)
-            shape[start : start + len(part)] = shape_similarities(bank, part)
         done = start + len(part)
         report(0.5 + 0.4 * done / len(pairs), f"Scoring pairs {done}/{len(pairs)}")
-    scores = network if shape is None else workbench.fusion.fuse(network, shape)
+    scores = np.concatenate([p.scores for p in parts])
     report(0.92, "Measuring errors and drawing curves")
     result = _measure(
         labels,
@@ -286,7 +283,9 @@ def evaluate_archive(
         plt.close(figure)
     similarities = _similarities(workbench, bank, absolute)
     validity, validity_figures = _validity(workbench, labels, scores, pairs, title, similarities)
-    columns = {} if shape is None else {"network_score": network, "shape": shape}
+    columns = {
+        name: np.concatenate([p.columns()[name] for p in parts]) for name in parts[0].columns()
+    }
     csv_path = write_scores_csv(pairs, scores, out / "scores.csv", columns)
     reverse = {str(v): k for k, v in files.items()}
     left_out = {reverse.get(p, p): reason for p, reason in bank.failed.items()}
