@@ -227,14 +227,14 @@ def verify_data(
                 # the score's parts: the network's probability and, where the weights fuse it,
                 # the shape correlation (None: the score is the network's alone)
                 "network_score": round(n, 6),
-                "shape_correlation": round(c, 6) if verdict.fused else None,
+                "shape_correlation": None if c is None else round(c, 6),
             }
             for p, i, s, n, c in zip(
                 paths,
                 verdict.intakes,
                 verdict.scores,
                 verdict.network_scores or verdict.scores,
-                verdict.shapes or verdict.scores,
+                verdict.shapes or (None,) * len(verdict.scores),
             )
         ],
         "evidence": [
