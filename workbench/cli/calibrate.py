@@ -177,16 +177,22 @@ def _held_out(args, model, card, pre, conditions: Conditions) -> dict:
     return found
 
 
-def _copy_check(pairs, bank: ImageBank, by_corpus: dict, progress: bool) -> CopyCheck | None:
+def _copy_check(
+    pairs, bank: ImageBank, by_corpus: dict, progress: bool, shapes=None
+) -> CopyCheck | None:
     """The copy rule from the genuine (reference, questioned) pairs of the validation writers
-    (``verification.copies``)."""
-    genuine = [p for p in pairs if p.label == 1]
+    (``verification.copies``); ``shapes``: every pair's ``copy_similarity`` where the fused
+    scoring has computed them already."""
+    genuine = [i for i, p in enumerate(pairs) if p.label == 1]
     if not genuine:
         return None
-    values = [
-        copy_similarity(*bank.get([p.reference, p.questioned]))
-        for p in tqdm(genuine, desc="copy check", disable=not progress)
-    ]
+    if shapes is not None:
+        values = [float(shapes[i]) for i in genuine]
+    else:
+        values = [
+            copy_similarity(*bank.get([pairs[i].reference, pairs[i].questioned]))
+            for i in tqdm(genuine, desc="copy check", disable=not progress)
+        ]
     corpora = ", ".join(by_corpus)
     return fit_copy_check(
         values, data=f"{len(values)} genuine pairs of validation writers of {corpora}"
@@ -224,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # the verdict's scores: fused with the shape correlation where the weights carry a fusion
     fusion = stored_fusion(card)
-    scores = verdict_scores(model, bank, needed, fusion, progress=not args.quiet).scores
+    scored = verdict_scores(model, bank, needed, fusion, progress=not args.quiet)
+    scores = scored.scores
     space = stored_writer_space(card)
     paths = sorted({p for c in comparisons for p in (*c.references, c.questioned)})
     embedded = _pooled(model, bank, paths, not args.quiet)  # for the writer space and conditions
@@ -300,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
                 "share": float(outside.mean()),
                 "comparisons": len(cs),
             }
-    copies = _copy_check(needed, bank, by_corpus, not args.quiet) if split == "val" else None
+    copies = (
+        _copy_check(needed, bank, by_corpus, not args.quiet, scored.shape)
+        if split == "val"
+        else None
+    )
     if copies is not None:
         results["copy_check"] = copies.to_dict()
     if args.out:
