@@ -1,5 +1,6 @@
 """FAR, FRR, EER and AUC on hand-made score lists."""
 
+import numpy as np
 import pytest
 
 from workbench.metrics import auc, eer, far_frr, summary
@@ -24,6 +25,22 @@ def test_eer_where_far_equals_frr():
     assert rate == pytest.approx(0.25)
     at = far_frr(LABELS, SCORES, threshold)
     assert at["far"] == at["frr"] == pytest.approx(0.25)
+
+
+def test_best_accuracy_counts_the_pairs_as_they_are():
+    from workbench.metrics import best_accuracy
+
+    # 3 genuine, 5 forgeries: accepting the top 4 (one forgery among them) is right on 7 of 8
+    labels = [1, 1, 1, 0, 0, 0, 0, 0]
+    scores = [0.9, 0.7, 0.65, 0.8, 0.6, 0.3, 0.2, 0.1]
+    accuracy, threshold = best_accuracy(labels, scores)
+    assert accuracy == pytest.approx(7 / 8) and threshold == pytest.approx(0.65)
+    assert accuracy == pytest.approx(
+        np.mean((np.array(scores) >= threshold) == np.array(labels, dtype=bool))
+    )
+    # a tie goes to the higher threshold: accepting 0.9 alone and accepting 0.9, 0.8 and 0.7
+    # are both right on 4 of 5
+    assert best_accuracy([1, 1, 0, 0, 0], [0.9, 0.7, 0.8, 0.3, 0.2]) == (pytest.approx(0.8), 0.9)
 
 
 def test_eer_interpolates_between_roc_points():

@@ -23,13 +23,14 @@ def card() -> WeightsCard:
     return read_card(WEIGHTS)
 
 
-def assert_recorded(verdict, score, network, shapes, context) -> None:
+def assert_recorded(verdict, score, network, shapes, local, context) -> None:
     """The verdict's network scores and shape correlations as recorded to 1e-4; its fused
     score to 1e-3: fusing multiplies the network score's log-odds by about 4.5, so the last
     digits an OpenCV or torch release moves (up to 1e-4 in the network score between OpenCV
     5.0 and 5.1) come out about five times larger."""
     assert list(verdict.network_scores) == pytest.approx(network, abs=1e-4), context
     assert list(verdict.shapes) == pytest.approx(shapes, abs=1e-4), context
+    assert list(verdict.local_shapes) == pytest.approx(local, abs=1e-4), context
     assert verdict.score == pytest.approx(score, abs=1e-3 if verdict.fused else 1e-4), context
 
 
@@ -41,7 +42,8 @@ def test_shipped_weights_give_the_recorded_example_scores(card):
             [ROOT / "examples" / pair["reference"]], ROOT / "examples" / pair["questioned"]
         )
         shapes = [] if pair["shape"] is None else [pair["shape"]]
-        assert_recorded(verdict, pair["score"], [pair["network_score"]], shapes, pair)
+        local = [] if pair.get("local_shape") is None else [pair["local_shape"]]
+        assert_recorded(verdict, pair["score"], [pair["network_score"]], shapes, local, pair)
 
 
 def test_shipped_weights_give_the_app_examples_recorded_verdicts():
@@ -54,7 +56,14 @@ def test_shipped_weights_give_the_app_examples_recorded_verdicts():
     for row in rows:
         verdict = bench.verify(row["references"], row["questioned"])
         assert verdict.genuine == row["verdict_genuine"], row
-        assert_recorded(verdict, row["score"], row["network_scores"], row["shapes"], row)
+        assert_recorded(
+            verdict,
+            row["score"],
+            row["network_scores"],
+            row["shapes"],
+            row["local_shapes"],
+            row,
+        )
 
 
 def test_app_examples_are_the_first_writers_of_a_random_draw():

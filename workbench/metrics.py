@@ -64,6 +64,23 @@ def eer(labels, scores) -> tuple[float, float]:
     return rate, threshold
 
 
+def best_accuracy(labels, scores) -> tuple[float, float]:
+    """The highest accuracy over thresholds and the threshold that gives it (the highest such
+    threshold where several tie): accepting ``score >= threshold``, the share of all pairs
+    decided right, counted over the pairs as they are (not class-balanced).
+
+    Returns:
+        (accuracy, threshold), accuracy in 0..1.
+    """
+    y, s = _check(labels, scores)
+    fpr, tpr, thresholds = roc_curve(y, s, drop_intermediate=False)
+    positives, negatives = int(y.sum()), int((y == 0).sum())
+    right = tpr * positives + (1.0 - fpr) * negatives
+    finite = np.isfinite(thresholds)
+    i = int(np.argmax(np.where(finite, right, -1.0)))
+    return float(right[i] / len(y)), float(thresholds[i])
+
+
 def auc(labels, scores) -> float:
     """Area under the ROC curve (0.5 = chance, 1 = perfect)."""
     y, s = _check(labels, scores)

@@ -5,7 +5,7 @@ Prints one JSON line (pairs, FAR/FRR/accuracy at the 0.5 argmax and at the valid
 stored with the weights, EER, AUC) and writes per-pair scores (CSV) and ROC, DET and score
 histogram plots (PNG) into ``--out``. Where the weights carry a score fusion (``cli.fuse``) the
 scores are the verdict's fused ones, decided at the fusion's threshold, and the CSV adds each
-pair's network score and shape correlation; ``--network-only`` scores the network alone.
+pair's network score and shape correlations; ``--network-only`` scores the network alone.
 """
 
 from __future__ import annotations

@@ -59,9 +59,11 @@ def score_writer(bench: Workbench, images: dict[str, np.ndarray]) -> list[dict]:
                 "expected_genuine": truth,
                 "verdict_genuine": bool(verdict.genuine),
                 "score": round(float(verdict.score), 6),
-                # the fused score's parts (empty shapes: the weights do not fuse)
+                # the fused score's parts (empty shapes: the weights do not fuse; empty
+                # local shapes: the fusion does not use them)
                 "network_scores": [round(float(s), 6) for s in verdict.network_scores],
                 "shapes": [round(float(c), 6) for c in verdict.shapes],
+                "local_shapes": [round(float(c), 6) for c in verdict.local_shapes],
             }
         )
     return out

@@ -23,7 +23,13 @@ from pathlib import Path
 from workbench.checkpoint import read_card, write_card
 from workbench.data.image_bank import ImageBank
 from workbench.data.pairs import Pair
-from workbench.verification.fusion import KEY, fit_fusion, shape_similarities
+from workbench.verification.fusion import (
+    KEY,
+    THRESHOLD_RULES,
+    fit_fusion,
+    local_similarities,
+    shape_similarities,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-eval", required=True, help="an `evaluate --split val --network-only` --out folder"
     )
     p.add_argument("--write-card", action="store_true", help="store the fusion in NAME.json")
+    p.add_argument(
+        "--threshold-rule",
+        choices=THRESHOLD_RULES,
+        default="accuracy",
+        help="the validation threshold: where the fused scores decide the most validation "
+        "pairs right (default), or their EER point (the rule before the twelfth session)",
+    )
+    p.add_argument(
+        "--without-local",
+        action="store_true",
+        help="fuse the network score and the shape correlation alone",
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -95,11 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         if bank.failed:
             raise ValueError(f"{len(bank.failed)} validation image(s) could not be read again.")
         shape = shape_similarities(bank, pairs, progress=not args.quiet)
+        local = None
+        if not args.without_local:
+            local = local_similarities(bank, pairs, progress=not args.quiet)
         kinds = sorted({p.kind for p in pairs if p.label == 0})
         fusion = fit_fusion(
             [p.label for p in pairs],
             network,
             shape,
+            local,
+            threshold_rule=args.threshold_rule,
             data=f"{len(pairs)} pairs of validation writers ({', '.join(kinds)} forgeries) "
             f"scored in {Path(args.val_eval).name}",
         )
@@ -111,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         write_card(stem, dataclasses.replace(card, extra=extra))
     summary = {k: v for k, v in fusion.to_dict().items() if k != "curve"}
     summary["shape_by_group"] = shape_by_group(pairs, shape)
+    if local is not None:
+        summary["local_shape_by_group"] = shape_by_group(pairs, local)
     print(json.dumps(summary))
     return 0
 

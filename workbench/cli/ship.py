@@ -51,6 +51,7 @@ def example_scores(weights: str | Path) -> list[dict]:
                 "score": verdict.score,
                 "network_score": verdict.network_scores[0],
                 "shape": verdict.shapes[0] if verdict.fused else None,
+                "local_shape": verdict.local_shapes[0] if verdict.local_shapes else None,
             }
         )
     return out

@@ -17,6 +17,7 @@ from workbench.ui.inputs import drawing_to_file, file_paths, intake_view, shown_
 from workbench.ui.wiring import bind
 from workbench.verification.evidence import evidence_markdown
 from workbench.verification.examples import examples_label, load_rows, load_share
+from workbench.verification.fusion import LOCAL_PATCH
 from workbench.verification.report import intake_note
 from workbench.verification.views import (
     DEFAULT_METHOD,
@@ -108,7 +109,14 @@ def _verdict_markdown(
         + (
             "Each reference's score fuses the network's probability that both signatures come "
             "from the same writer with their shape correlation (the normalized images' ink, "
-            "best of small shifts), weighted as fitted on validation writers (table below)."
+            "best of small shifts)"
+            + (
+                f" and their local shape correlation (each {LOCAL_PATCH} px patch's ink at its "
+                "best place nearby)"
+                if verdict.local_shapes
+                else ""
+            )
+            + ", weighted as fitted on validation writers (table below)."
             if verdict.fused
             else "The score is the network's probability that both signatures come from the "
             "same writer."
@@ -170,11 +178,16 @@ def verify(
 
 
 def _parts(verdict, index: int) -> list[str]:
-    """The network score and shape correlation of one reference's pair ("-" for the shape
-    where the verdict is not fused: then the score is the network's)."""
+    """The network score and the shape correlations of one reference's pair ("-" for a
+    correlation the score does not use: without a fusion the score is the network's)."""
     if not verdict.fused:
-        return [f"{verdict.scores[index]:.4f}", "-"]
-    return [f"{verdict.network_scores[index]:.4f}", f"{verdict.shapes[index]:+.3f}"]
+        return [f"{verdict.scores[index]:.4f}", "-", "-"]
+    local = verdict.local_shapes[index] if verdict.local_shapes else None
+    return [
+        f"{verdict.network_scores[index]:.4f}",
+        f"{verdict.shapes[index]:+.3f}",
+        "-" if local is None else f"{local:+.3f}",
+    ]
 
 
 def _verdict(workbench: Workbench, paths: list[str], questioned: str, threshold, candidate):
@@ -224,17 +237,19 @@ def verify_data(
                 "file": Path(p).name,
                 "taken_from": intake_note(i),
                 "score": round(s, 6),
-                # the score's parts: the network's probability and, where the weights fuse it,
-                # the shape correlation (None: the score is the network's alone)
+                # the score's parts: the network's probability and, where the weights fuse
+                # them, the shape correlations (None: the score does not use it)
                 "network_score": round(n, 6),
                 "shape_correlation": None if c is None else round(c, 6),
+                "local_shape_correlation": None if local is None else round(local, 6),
             }
-            for p, i, s, n, c in zip(
+            for p, i, s, n, c, local in zip(
                 paths,
                 verdict.intakes,
                 verdict.scores,
                 verdict.network_scores or verdict.scores,
                 verdict.shapes or (None,) * len(verdict.scores),
+                verdict.local_shapes or (None,) * len(verdict.scores),
             )
         ],
         "evidence": [
@@ -480,6 +495,7 @@ def create_tab(workbench: Workbench) -> None:
                 "this reference alone",
                 "network score",
                 "shape correlation",
+                "local shape correlation",
             ],
             label="Per-reference scores",
             interactive=False,

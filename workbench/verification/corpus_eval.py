@@ -104,10 +104,10 @@ class CorpusEvaluation:
         metrics: the measured figures.
         pairs: the scored pairs, paths relative to the corpus root.
         scores: float64 (n_pairs,) scores in 0..1, in ``pairs`` order: the verdict's (fused
-            with the shape correlation where the weights carry a score fusion).
+            with the shape correlations where the weights carry a score fusion).
         roc, det, histogram: matplotlib figures (already released from pyplot).
         scores_csv: one row per pair: reference, questioned, label, writer, kind, score (and,
-            fused, the network score and shape correlation).
+            fused, the network score and the shape correlations).
         left_out: relative path -> reason, for every image preprocessing refused.
     """
 

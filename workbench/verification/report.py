@@ -22,7 +22,7 @@ from workbench.checkpoint import Validation, WeightsCard
 from workbench.config import FALLBACK_THRESHOLD
 from workbench.data.dedupe import file_sha256
 from workbench.verification.attribution import overlay_attribution
-from workbench.verification.fusion import stored_fusion
+from workbench.verification.fusion import LOCAL_PATCH, LOCAL_SEARCH, stored_fusion
 from workbench.verification.overlays import cross_attention_figure, overlay_heatmap
 from workbench.verification.workbench import PairExplanation, Verdict, Workbench, validation_rates
 
@@ -105,10 +105,12 @@ def threshold_provenance(card: WeightsCard, threshold: float) -> tuple[str, list
     stored = card.stored_threshold if fusion is None else fusion.threshold
     at_stored = stored is not None and abs(stored - threshold) < 1e-9
     if at_stored and fusion is not None:
+        point = (
+            "highest accuracy" if fusion.threshold_rule == "accuracy" else "equal-error-rate point"
+        )
         source = (
             "the fused score's validation threshold stored with the weights "
-            f"(equal-error-rate point of {fusion.n_genuine + fusion.n_forged} pairs of "
-            "validation writers)"
+            f"({point} of {fusion.n_genuine + fusion.n_forged} pairs of validation writers)"
         )
     elif at_stored:
         epoch = f", epoch {validation.epoch}" if validation.epoch is not None else ""
@@ -365,10 +367,11 @@ def build_report(
     decision = (
         "GENUINE (same writer)" if verdict.genuine else "NOT GENUINE (forgery or another writer)"
     )
+    local = verdict.local_shapes or (None,) * len(verdict.shapes)
     parts = (
         [
-            f"<td>{n:.4f}</td><td>{c:+.3f}</td>"
-            for n, c in zip(verdict.network_scores, verdict.shapes, strict=True)
+            f"<td>{n:.4f}</td><td>{c:+.3f}</td>" + ("" if v is None else f"<td>{v:+.3f}</td>")
+            for n, c, v in zip(verdict.network_scores, verdict.shapes, local, strict=True)
         ]
         if verdict.fused
         else [""] * len(names)
@@ -447,6 +450,7 @@ def build_report(
         "<table><tr><th>#</th><th>reference file</th><th>SHA-256 of the file</th>"
         "<th>signature taken from</th>"
         + ("<th>network score</th><th>shape correlation</th>" if verdict.fused else "")
+        + ("<th>local shape correlation</th>" if verdict.local_shapes else "")
         + "<th>score</th><th>this reference alone</th></tr>"
         + rows
         + "</table>",
@@ -484,10 +488,18 @@ def build_report(
         "<h2>What the score means</h2>",
         '<p class="note">'
         + (
-            "Each score fuses two measurements of one (reference, questioned) pair: the "
-            "verifier's softmax output for the same-writer class (network score, 0..1) and the "
-            "highest correlation of the two normalized images' ink over shifts of up to 8 pixels "
-            "(shape correlation, -1..1), by a logistic regression fitted on validation writers' "
+            f"Each score fuses {'three' if verdict.local_shapes else 'two'} measurements of one "
+            "(reference, questioned) pair: the verifier's softmax output for the same-writer "
+            "class (network score, 0..1), the highest correlation of the two normalized images' "
+            "ink over shifts of up to 8 pixels (shape correlation, -1..1)"
+            + (
+                f" and the ink-weighted mean of each {LOCAL_PATCH}-pixel patch's highest "
+                f"correlation within {LOCAL_SEARCH} pixels of its place in the other image "
+                "(local shape correlation, -1..1)"
+                if verdict.local_shapes
+                else ""
+            )
+            + ", by a logistic regression fitted on validation writers' "
             "pairs; the result lies in 0..1 and the decision uses its mean. "
             if verdict.fused
             else "Each score is the verifier's softmax output for the same-writer class "

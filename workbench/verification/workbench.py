@@ -81,6 +81,8 @@ class Verdict:
             carry no writer space. The likelihood ratios use it beside ``score``.
         network_scores: the network's same-writer probability against each reference.
         shapes: the shape correlation (-1..1) with each reference; empty without a fusion.
+        local_shapes: the local shape correlation (-1..1) with each reference; empty where the
+            fusion does not use it.
     """
 
     scores: tuple[float, ...]
@@ -93,6 +95,7 @@ class Verdict:
     similarity: float | None = None
     network_scores: tuple[float, ...] = ()
     shapes: tuple[float, ...] = ()
+    local_shapes: tuple[float, ...] = ()
 
     @property
     def fused(self) -> bool:
@@ -337,12 +340,15 @@ class Workbench:
         cut = self.threshold if threshold is None else float(threshold)
         if not 0.0 <= cut <= 1.0:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
-        network, shapes = scores, ()
+        network, shapes, local = scores, (), ()
         if self.fusion is not None:
             from workbench.verification.copies import copy_similarity
+            from workbench.verification.fusion import local_similarity
 
             shapes = tuple(copy_similarity(r, query) for r in refs)
-            scores = self.fusion.fuse(network, shapes)
+            if self.fusion.uses_local:
+                local = tuple(local_similarity(r, query) for r in refs)
+            scores = self.fusion.fuse(network, shapes, local or None)
         mean = float(scores.mean())
         return Verdict(
             scores=tuple(float(s) for s in scores),
@@ -355,6 +361,7 @@ class Workbench:
             similarity=similarity,
             network_scores=tuple(float(s) for s in network),
             shapes=shapes,
+            local_shapes=local,
         )
 
     def explain(
