@@ -27,8 +27,7 @@ from workbench.verification.fusion import (
     KEY,
     THRESHOLD_RULES,
     fit_fusion,
-    local_similarities,
-    shape_similarities,
+    shape_correlations,
 )
 
 
@@ -112,10 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if bank.failed:
             raise ValueError(f"{len(bank.failed)} validation image(s) could not be read again.")
-        shape = shape_similarities(bank, pairs, progress=not args.quiet)
-        local = None
-        if not args.without_local:
-            local = local_similarities(bank, pairs, progress=not args.quiet)
+        shape, local = shape_correlations(
+            bank, pairs, local=not args.without_local, progress=not args.quiet
+        )
         kinds = sorted({p.kind for p in pairs if p.label == 0})
         fusion = fit_fusion(
             [p.label for p in pairs],

@@ -22,8 +22,20 @@ MAX_SHIFT = 8  # pixels of the normalized image; registration leaves at most a f
 
 
 def copy_similarity(reference: np.ndarray, questioned: np.ndarray, *, max_shift=MAX_SHIFT) -> float:
-    """Highest correlation (-1..1) of the ink of two normalized ``uint8`` (H, W) images of
-    one size over shifts up to ``max_shift`` pixels; 0 when either has no ink variation.
+    """Highest correlation (-1..1) of the ink of two normalized ``uint8`` (H, W) images of one
+    size over shifts up to ``max_shift`` pixels; 0 when either has no ink variation.
+
+    Raises:
+        ValueError: images of different shapes.
+    """
+    return registered_correlation(reference, questioned, max_shift=max_shift)[0]
+
+
+def registered_correlation(
+    reference: np.ndarray, questioned: np.ndarray, *, max_shift=MAX_SHIFT
+) -> tuple[float, tuple[int, int]]:
+    """``copy_similarity`` and the shift (dx, dy) of ``questioned`` within ``reference`` that
+    gives it ((0, 0) when either image has no ink variation).
 
     Raises:
         ValueError: images of different shapes.
@@ -35,12 +47,13 @@ def copy_similarity(reference: np.ndarray, questioned: np.ndarray, *, max_shift=
     ink_r = 255.0 - reference.astype(np.float32)
     ink_q = 255.0 - questioned.astype(np.float32)
     if ink_r.std() < 1e-3 or ink_q.std() < 1e-3:
-        return 0.0
+        return 0.0, (0, 0)
     padded = cv2.copyMakeBorder(
         ink_r, max_shift, max_shift, max_shift, max_shift, cv2.BORDER_CONSTANT, value=0.0
     )
     scores = cv2.matchTemplate(padded, ink_q, cv2.TM_CCOEFF_NORMED)
-    return float(np.clip(np.nanmax(scores), -1.0, 1.0))
+    y, x = np.unravel_index(int(np.nanargmax(scores)), scores.shape)
+    return float(np.clip(scores[y, x], -1.0, 1.0)), (int(x) - max_shift, int(y) - max_shift)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from workbench import metrics
 from workbench.verification.calibration import score_log_odds
-from workbench.verification.copies import MAX_SHIFT, copy_similarity
+from workbench.verification.copies import MAX_SHIFT, registered_correlation
 
 KEY = "score_fusion"  # where the weights' JSON keeps it
 LOCAL_PATCH = 24  # pixels of the normalized image: a square patch
@@ -80,32 +80,41 @@ def local_similarity(
     *,
     patch: int = LOCAL_PATCH,
     search: int = LOCAL_SEARCH,
+    shift: tuple[int, int] | None = None,
 ) -> float:
     """The local shape correlation (-1..1) of two normalized ``uint8`` (H, W) images of one
-    size: after the best global shift (up to ``copies.MAX_SHIFT`` px), each ``patch`` x
-    ``patch`` square of one image's ink finds its highest correlation within ``search`` px of
-    its place in the other; the ink-weighted mean over both images' patches. 0 when either
-    image has no ink variation.
+    size: after the best global shift (up to ``copies.MAX_SHIFT`` px; ``shift``, when the
+    caller has it from ``copies.registered_correlation``), each ``patch`` x ``patch`` square
+    of one image's ink finds its highest correlation within ``search`` px of its place in the
+    other; the ink-weighted mean over both images' patches. 0 when either image has no ink
+    variation.
 
     Raises:
         ValueError: images of different shapes.
     """
-    if reference.shape != questioned.shape:
+    if shift is None:
+        shift = registered_correlation(reference, questioned)[1]  # checks the shapes
+    elif reference.shape != questioned.shape:
         raise ValueError(
             f"Compare normalized images of one size, not {reference.shape} and {questioned.shape}."
         )
     ink_r, ink_q = _ink(reference), _ink(questioned)
     if ink_r.std() < 1e-3 or ink_q.std() < 1e-3:
         return 0.0
-    padded = cv2.copyMakeBorder(
-        ink_r, MAX_SHIFT, MAX_SHIFT, MAX_SHIFT, MAX_SHIFT, cv2.BORDER_CONSTANT, value=0.0
-    )
-    _, _, _, (x, y) = cv2.minMaxLoc(cv2.matchTemplate(padded, ink_q, cv2.TM_CCOEFF_NORMED))
-    dx, dy = x - MAX_SHIFT, y - MAX_SHIFT  # the questioned image's place in the reference
+    dx, dy = shift  # the questioned image's place in the reference
     forward = _one_way(ink_r, ink_q, dx, dy, patch, search)
     backward = _one_way(ink_q, ink_r, -dx, -dy, patch, search)
     total = forward[1] + backward[1]
     return (forward[0] + backward[0]) / total if total > 0 else 0.0
+
+
+def shape_measures(
+    reference: np.ndarray, questioned: np.ndarray, *, local: bool
+) -> tuple[float, float | None]:
+    """The shape correlation (``copies.copy_similarity``) of two normalized images and, when
+    ``local``, their local shape correlation, registered by one global correlation."""
+    shape, shift = registered_correlation(reference, questioned)
+    return shape, (local_similarity(reference, questioned, shift=shift) if local else None)
 
 
 @dataclass(frozen=True)
@@ -252,23 +261,20 @@ def stored_fusion(card) -> ScoreFusion | None:
         return None
 
 
-def shape_similarities(bank, pairs, *, progress: bool = False) -> np.ndarray:
-    """``copy_similarity`` of each pair's normalized images (float64, -1..1), from ``bank``
-    (an ``ImageBank`` holding both images of every pair)."""
-    return _per_pair(copy_similarity, bank, pairs, "shape", progress)
-
-
-def local_similarities(bank, pairs, *, progress: bool = False) -> np.ndarray:
-    """``local_similarity`` of each pair's normalized images (float64, -1..1), from ``bank``."""
-    return _per_pair(local_similarity, bank, pairs, "local shape", progress)
-
-
-def _per_pair(measure, bank, pairs, name: str, progress: bool) -> np.ndarray:
-    out = np.empty(len(pairs), dtype=float)
-    for i, pair in enumerate(tqdm(pairs, desc=name, unit="pair", disable=not progress)):
+def shape_correlations(
+    bank, pairs, *, local: bool, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``shape_measures`` of each pair's normalized images, from ``bank`` (an ``ImageBank``
+    holding both images of every pair): the shape correlations and, when ``local``, the local
+    ones (else None); float64, -1..1."""
+    shape = np.empty(len(pairs), dtype=float)
+    near = np.empty(len(pairs), dtype=float) if local else None
+    for i, pair in enumerate(tqdm(pairs, desc="shape", unit="pair", disable=not progress)):
         reference, questioned = bank.get([pair.reference, pair.questioned])
-        out[i] = measure(reference, questioned)
-    return out
+        shape[i], value = shape_measures(reference, questioned, local=local)
+        if near is not None:
+            near[i] = value
+    return shape, near
 
 
 @dataclass(frozen=True)
@@ -310,6 +316,5 @@ def verdict_scores(
     network = score_pairs(model, bank, pairs, progress=progress, **scoring)
     if fusion is None:
         return PairScores(network, network, None, False)
-    shape = shape_similarities(bank, pairs, progress=progress)
-    local = local_similarities(bank, pairs, progress=progress) if fusion.uses_local else None
+    shape, local = shape_correlations(bank, pairs, local=fusion.uses_local, progress=progress)
     return PairScores(fusion.fuse(network, shape, local), network, shape, True, local)

@@ -342,12 +342,12 @@ class Workbench:
             raise ValueError(f"The threshold must lie between 0 and 1, not {cut}.")
         network, shapes, local = scores, (), ()
         if self.fusion is not None:
-            from workbench.verification.copies import copy_similarity
-            from workbench.verification.fusion import local_similarity
+            from workbench.verification.fusion import shape_measures
 
-            shapes = tuple(copy_similarity(r, query) for r in refs)
-            if self.fusion.uses_local:
-                local = tuple(local_similarity(r, query) for r in refs)
+            uses_local = self.fusion.uses_local
+            measured = [shape_measures(r, query, local=uses_local) for r in refs]
+            shapes = tuple(shape for shape, _ in measured)
+            local = tuple(near for _, near in measured) if uses_local else ()
             scores = self.fusion.fuse(network, shapes, local or None)
         mean = float(scores.mean())
         return Verdict(
